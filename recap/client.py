@@ -1,0 +1,68 @@
+"""Submitting transcripts and reading jobs back: what `recap submit` and `recap status` do."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from celery import Celery
+from kombu.exceptions import OperationalError as BrokerError
+
+from shared.config import Settings
+from shared.db import repository as repo
+from shared.db.models import TERMINAL
+from shared.db.session import session_scope
+from shared.errors import InputError
+from shared.schemas import JobView
+from shared.task_names import INGEST
+
+
+class BrokerUnavailable(RuntimeError):
+    pass
+
+
+def check_broker(app: Celery, settings: Settings) -> None:
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=5)
+    except (BrokerError, OSError) as exc:
+        hint = "start the local stack with `recap up`" if not settings.redis_url else "check REDIS_URL"
+        raise BrokerUnavailable(f"cannot reach the broker at {settings.broker_url}: {hint}") from exc
+
+
+def submit_file(app: Celery, settings: Settings, path: Path, *, tenant: str) -> uuid.UUID:
+    """Stores the file as a new job and enqueues its ingestion; an oversized file is rejected unread."""
+    size = path.stat().st_size
+    if size > settings.max_transcript_bytes:
+        error = InputError(
+            "too_large",
+            f"{path.name} is {size:,} bytes; the limit is "
+            f"{settings.max_transcript_bytes:,} (RECAP_MAX_TRANSCRIPT_BYTES)",
+        )
+        with session_scope(settings.database_url) as session:
+            job = repo.create_job(session, raw=b"", tenant=tenant, source_name=path.name)
+            repo.end_with_error(session, job_id=job.id, error=error)
+        return job.id
+    with session_scope(settings.database_url) as session:
+        job = repo.create_job(session, raw=path.read_bytes(), tenant=tenant, source_name=path.name)
+    # The message carries the id only; the transcript waits in the database (claim check).
+    app.send_task(INGEST, kwargs={"job_id": str(job.id)})
+    return job.id
+
+
+def view(settings: Settings, job_id: uuid.UUID) -> JobView | None:
+    with session_scope(settings.database_url) as session:
+        return repo.job_view(session, job_id=job_id)
+
+
+def wait_for(
+    settings: Settings, job_ids: list[uuid.UUID], *, timeout: float, poll: float = 0.25
+) -> list[JobView]:
+    """Polls until every job has ended or `timeout` passes; returns their latest views either way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        views = [v for v in (view(settings, j) for j in job_ids) if v is not None]
+        if all(v.status in TERMINAL for v in views) or time.monotonic() > deadline:
+            return views
+        time.sleep(poll)

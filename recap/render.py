@@ -1,0 +1,61 @@
+"""How jobs are shown on a terminal: JSON lines for scripts, tables for people."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.schemas import JobView
+
+
+def _gate_cell(job: JobView) -> str:
+    if job.gate is None:
+        return "-"
+    return f"{job.gate.score_name}={job.gate.score:.3f} (t={job.gate.threshold:g}) -> {job.gate.decision}"
+
+
+def _outcome(job: JobView) -> str:
+    if job.error:
+        return f"[red]{job.error.code}[/]: {job.error.message}"
+    summary = job.summary or ""
+    return summary if len(summary) <= 400 else summary[:400] + " ..."
+
+
+def jobs(console: Console, views: list[JobView], *, as_json: bool, title: str | None = None) -> None:
+    if as_json:
+        for v in views:
+            typer.echo(v.model_dump_json(exclude={"gate", "stages"}))
+        return
+    table = Table(title=title)
+    for column in ("source", "job", "status", "tier", "gate", "cost USD"):
+        table.add_column(column, overflow="fold")
+    for v in views:
+        table.add_row(
+            v.source or "-", v.job_id[:8], v.status, v.tier or "-", _gate_cell(v), f"{v.cost_usd:.6f}"
+        )
+    console.print(table)
+    console.print(f"total cost: ${sum(v.cost_usd for v in views):.6f} for {len(views)} job(s)\n")
+    for v in views:
+        console.print(f"[bold]{v.source or v.job_id}[/] ({v.tier or v.status}): {_outcome(v)}\n")
+
+
+def job_detail(console: Console, job: JobView, *, as_json: bool) -> None:
+    if as_json:
+        typer.echo(job.model_dump_json())
+        return
+    jobs(console, [job], as_json=False)
+    stages = Table(title="cost ledger")
+    for column in ("stage", "model", "device", "in tok", "out tok", "seconds", "cost USD"):
+        stages.add_column(column)
+    for s in job.stages:
+        stages.add_row(
+            s.stage,
+            s.model or "-",
+            s.device or "-",
+            str(s.input_tokens),
+            str(s.output_tokens),
+            f"{s.seconds:.3f}",
+            f"{s.cost_usd:.8f}",
+        )
+    console.print(stages)

@@ -1,0 +1,1 @@
+"""Recap's common package: settings, Celery app, task names, schemas, database and cost model."""

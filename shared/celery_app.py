@@ -1,0 +1,40 @@
+"""The one Celery app every worker and client uses, configured from settings."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from shared.config import Settings, get_settings
+from shared.task_names import ROUTES
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("recap")
+    app.conf.update(
+        broker_url=settings.broker_url,
+        broker_connection_retry_on_startup=True,
+        # Redis redelivers an unacked task after this long: keep it above the slowest stage.
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        # JSON only: pickle would let anyone who can write to Redis run code in our workers.
+        task_serializer="json",
+        accept_content=["json"],
+        event_serializer="json",
+        # State lives in the database; no result backend.
+        task_ignore_result=True,
+        task_routes=ROUTES,
+        # Ack after the work: a worker that dies mid-stage gets its job redelivered (stages are idempotent).
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # Long tasks: take one at a time, so queue length shows the real backlog.
+        worker_prefetch_multiplier=1,
+        task_time_limit=settings.stage_time_limit_s,
+        # Flower needs events.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+app = create_app()

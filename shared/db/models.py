@@ -1,0 +1,108 @@
+"""Tables: jobs, their transcripts and summaries, the per-stage cost ledger, and gate decisions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Numeric, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobStatus(StrEnum):
+    """A job only moves forward: queued -> ingesting -> summarizing -> gating [-> escalated] -> an end state."""
+
+    QUEUED = "queued"
+    INGESTING = "ingesting"
+    SUMMARIZING = "summarizing"
+    GATING = "gating"
+    ESCALATED = "escalated"
+    DONE = "done"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+TERMINAL = frozenset({JobStatus.DONE, JobStatus.REJECTED, JobStatus.FAILED})
+
+
+class Job(SQLModel, table=True):
+    __table_args__ = (Index("ix_job_tenant_created", "tenant", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    tenant: str = Field(default="default", max_length=128)
+    status: str = Field(default=JobStatus.QUEUED, max_length=16, index=True)
+    error_code: str | None = Field(default=None, max_length=64)
+    error_message: str | None = None
+    source_name: str | None = Field(default=None, max_length=512)
+    source_format: str | None = Field(default=None, max_length=16)
+    summary: str | None = None
+    tier: str | None = Field(default=None, max_length=8)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class Transcript(SQLModel, table=True):
+    job_id: uuid.UUID = Field(foreign_key="job.id", primary_key=True, ondelete="CASCADE")
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    turns: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    n_turns: int | None = None
+    n_words: int | None = None
+
+
+class Summary(SQLModel, table=True):
+    """A model's output for a job: the small one's (with its uncertainty scores) and, if escalated, the large one's."""
+
+    __table_args__ = (UniqueConstraint("job_id", "tier"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: uuid.UUID = Field(foreign_key="job.id", index=True, ondelete="CASCADE")
+    tier: str = Field(max_length=8)
+    model: str = Field(max_length=512)
+    text: str
+    scores: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class StageRun(SQLModel, table=True):
+    """The cost ledger: one row per (job, stage, attempt); a redelivered message updates it, never adds one."""
+
+    __table_args__ = (UniqueConstraint("job_id", "stage", "attempt"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: uuid.UUID = Field(foreign_key="job.id", index=True, ondelete="CASCADE")
+    stage: str = Field(max_length=16)
+    attempt: int = 1
+    deliveries: int = 1  # how many times the broker handed us this stage; bounded by max_deliveries
+    model: str | None = Field(default=None, max_length=512)
+    device: str | None = Field(default=None, max_length=32)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    seconds: float = 0.0
+    batch_size: int = 1
+    price_input_per_mtok: Decimal = Field(default=Decimal(0), sa_type=Numeric(18, 10))
+    price_output_per_mtok: Decimal = Field(default=Decimal(0), sa_type=Numeric(18, 10))
+    price_per_second: Decimal = Field(default=Decimal(0), sa_type=Numeric(18, 10))
+    price_version: str | None = Field(default=None, max_length=32)
+    cost_usd: Decimal = Field(default=Decimal(0), sa_type=Numeric(18, 10))
+    started_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class GateDecision(SQLModel, table=True):
+    job_id: uuid.UUID = Field(foreign_key="job.id", primary_key=True, ondelete="CASCADE")
+    score_name: str = Field(max_length=64)
+    score: float
+    threshold: float
+    policy: str = Field(max_length=32)
+    decision: str = Field(max_length=16)
+    reason: str
+    scores: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

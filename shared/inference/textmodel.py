@@ -1,0 +1,192 @@
+"""A generation model loaded once per process: seq2seq (FLAN-T5) or causal chat LM, on the chosen device."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from shared.errors import ModelLoadError
+from shared.inference.margins import generated_mask, token_margins
+from shared.prompts import INSTRUCTION, render_transcript
+from shared.schemas import Usage
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(setting: str) -> str:
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return setting
+
+
+def pick_dtype(device: str) -> torch.dtype:
+    """fp32 on CPU; bf16 on GPUs that have it (T5 overflows in fp16), else fp16."""
+    if not device.startswith("cuda"):
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+@dataclass
+class Generation:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    margins: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Fitted:
+    """A transcript cut to a token budget, and how much of it was kept."""
+
+    text: str
+    kept_tokens: int
+    total_tokens: int
+
+    @property
+    def truncation_ratio(self) -> float:
+        return 0.0 if self.total_tokens == 0 else 1 - self.kept_tokens / self.total_tokens
+
+
+class TextModel:
+    def __init__(
+        self, name: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, device: str
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = device
+        self.is_seq2seq = bool(model.config.is_encoder_decoder)
+        eos = model.generation_config.eos_token_id
+        self.eos_token_ids: list[int] = eos if isinstance(eos, list) else [eos]
+
+    @classmethod
+    def load(cls, name: str, *, device: str = "auto", threads: int | None = None) -> TextModel:
+        """Loads `name` (hub id or local folder); a ModelLoadError says plainly why it could not."""
+        if threads:
+            torch.set_num_threads(threads)
+        device = pick_device(device)
+        try:
+            config = AutoConfig.from_pretrained(name)
+            tokenizer = AutoTokenizer.from_pretrained(name)
+            auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+            model = auto.from_pretrained(name, dtype=pick_dtype(device)).to(device).eval()
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(
+                "model_unavailable",
+                f"cannot load model {name!r} (not a local folder, not cached, or the hub is unreachable): {exc}",
+            ) from exc
+        if not config.is_encoder_decoder:
+            tokenizer.padding_side = "left"  # a causal LM continues from the right end of every row
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+        log.info("loaded %s on %s (%s)", name, device, model.dtype)
+        return cls(name, model, tokenizer, device)
+
+    def fit(self, text: str, budget: int) -> Fitted:
+        """Cuts `text` to at most `budget` tokens of this model's tokenizer."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) <= budget:
+            return Fitted(text, len(ids), len(ids))
+        return Fitted(self.tokenizer.decode(ids[:budget]), budget, len(ids))
+
+    def prompt(self, instruction: str, body: str) -> str:
+        if self.is_seq2seq or not self.tokenizer.chat_template:
+            return f"{instruction}\n\n{body}"
+        messages = [{"role": "user", "content": f"{instruction}\n\n{body}"}]
+        return str(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        prompts: list[str],
+        *,
+        max_new_tokens: int,
+        min_new_tokens: int | None = None,
+        scores: bool = False,
+    ) -> list[Generation]:
+        """Greedy generation for a batch; with `scores`, each row's per-token margins too."""
+        enc = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=self.is_seq2seq
+        ).to(self.device)
+        kwargs: dict[str, object] = {"max_new_tokens": max_new_tokens, "do_sample": False, "num_beams": 1}
+        floor = min_new_tokens if min_new_tokens is not None else self.model.generation_config.min_new_tokens
+        if floor:
+            kwargs["min_new_tokens"] = min(floor, max_new_tokens)
+        out = self.model.generate(
+            **enc,
+            **kwargs,
+            output_logits=scores,
+            return_dict_in_generate=True,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        # Generated ids follow the decoder-start token (seq2seq) or the left-padded prompt (causal).
+        start = 1 if self.is_seq2seq else enc["input_ids"].shape[1]
+        tokens = out.sequences[:, start:].cpu()
+        mask = generated_mask(tokens, self.eos_token_ids)
+        margins = token_margins(out.logits, tokens, self.eos_token_ids) if scores else [[] for _ in prompts]
+        texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+        input_tokens = enc["attention_mask"].sum(dim=1).tolist()
+        return [
+            Generation(text=text.strip(), input_tokens=int(n_in), output_tokens=int(keep.sum()), margins=m)
+            for text, n_in, keep, m in zip(texts, input_tokens, mask, margins, strict=True)
+        ]
+
+
+@lru_cache(maxsize=2)
+def cached_model(name: str, device: str = "auto", threads: int | None = None) -> TextModel:
+    """The process's model for `name`: loaded on first use (never at import, never before a fork)."""
+    return TextModel.load(name, device=device, threads=threads)
+
+
+@dataclass
+class Summarized:
+    generation: Generation
+    fitted: Fitted
+    seconds: float
+    model: str
+    device: str
+
+    @property
+    def usage(self) -> Usage:
+        gen = self.generation
+        return Usage(
+            model=self.model,
+            device=self.device,
+            input_tokens=gen.input_tokens,
+            output_tokens=gen.output_tokens,
+            seconds=self.seconds,
+        )
+
+
+def summarize_turns(
+    model: TextModel,
+    turns: list[dict[str, Any]],
+    *,
+    max_input_tokens: int,
+    max_new_tokens: int,
+    min_new_tokens: int | None,
+    scores: bool = False,
+) -> Summarized:
+    """One summary of a transcript cut to the model's input budget, timed."""
+    started = time.perf_counter()
+    fitted = model.fit(render_transcript(turns), max_input_tokens)
+    [gen] = model.generate(
+        [model.prompt(INSTRUCTION, fitted.text)],
+        max_new_tokens=max_new_tokens,
+        min_new_tokens=min_new_tokens,
+        scores=scores,
+    )
+    return Summarized(gen, fitted, time.perf_counter() - started, model.name, model.device)

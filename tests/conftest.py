@@ -1,0 +1,114 @@
+"""Fixtures: real Postgres and Redis (a failure under CI=true when absent), the team folder, test models."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from shared.config import get_settings
+from shared.db.migrate import upgrade
+
+REPO = Path(__file__).resolve().parent.parent
+TEAM = REPO.parent / "shared"
+IN_CI = os.environ.get("CI") == "true"
+PG_URL = os.environ.get("RECAP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("RECAP_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+def need(ok: bool, reason: str) -> None:
+    """Skips on a developer's machine; fails in CI, where every real dependency must be present."""
+    if not ok:
+        if IN_CI:
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def team_dir() -> Path:
+    need(TEAM.is_dir(), f"the team folder {TEAM} is absent (it holds the QMSum corpus and real tokenizer)")
+    return TEAM
+
+
+@pytest.fixture(scope="session")
+def dev_meetings(team_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (team_dir / "data/qmsum/dev.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    try:
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        need(False, f"PostgreSQL at {PG_URL} is unreachable ({exc})")
+    return PG_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, migrated database on the real server, dropped afterwards."""
+    name = f"recap_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = pg_server.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    from shared.db.session import _engines
+
+    for key in [k for k in _engines if name in k[0]]:
+        _engines.pop(key).dispose()
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'recap.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each database test runs on SQLite and on the real PostgreSQL."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.ConnectionError as exc:
+        need(False, f"Redis at {REDIS_URL} is unreachable ({exc})")
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def test_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Tiny random-weight models; with the real FLAN-T5 tokenizer where the team folder is present."""
+    from recap.testmodels import Shape, init_test_models
+
+    tokenizer = TEAM / "models/flan-t5-small"
+    return init_test_models(
+        tmp_path_factory.mktemp("models"), Shape.TINY, tokenizer if tokenizer.is_dir() else None
+    )
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """configure(DATABASE_URL=..., RECAP_GATE_THRESHOLD=...): environment for the code under test."""
+
+    def apply(**env: str) -> None:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+
+    yield apply
+    monkeypatch.undo()
+    get_settings.cache_clear()

@@ -1,0 +1,119 @@
+"""End to end: `recap up` (four real workers, Flower), `recap submit --wait --json`, `recap status --json`."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from shared.task_names import GATE, INGEST, SUMMARIZE_LARGE, SUMMARIZE_SMALL
+from tests.conftest import REPO
+from tests.factories import rows, write_meeting
+
+pytestmark = pytest.mark.e2e
+
+
+def submit_meetings(stack, folder, meetings) -> list[dict]:
+    files = [str(write_meeting(folder, m)) for m in meetings]
+    return stack.json_lines("submit", *files, "--tenant", "acme", "--wait", "--timeout", "600", "--json")
+
+
+def statuses(stack, jobs) -> list[dict]:
+    return [stack.json_lines("status", j["job_id"], "--json")[0] for j in jobs]
+
+
+@pytest.mark.parametrize(("threshold", "tier"), [("0", "small"), ("1.01", "large")])
+def test_meetings_flow_through_all_four_workers(
+    start_stack, pg_url, redis_url, dev_meetings, tmp_path, threshold, tier
+) -> None:
+    stack = start_stack(DATABASE_URL=pg_url, REDIS_URL=redis_url, RECAP_GATE_THRESHOLD=threshold)
+    jobs = submit_meetings(stack, tmp_path, dev_meetings[:10])
+
+    assert len(jobs) == 10
+    for job in jobs:
+        assert job["status"] == "done", job
+        assert job["tier"] == tier and job["summary"] and job["error"] is None
+        assert job["cost_usd"] > 0
+    for detail in statuses(stack, jobs):
+        gate, stages = detail["gate"], {s["stage"]: s for s in detail["stages"]}
+        escalated = gate["decision"] == "escalate"
+        assert escalated is (gate["score"] < gate["threshold"])  # the decision agrees with the record
+        assert escalated is (tier == "large")
+        assert set(stages) == {"ingest", "small", "gate"} | ({"large"} if escalated else set())
+        assert stages["small"]["input_tokens"] > 100 and stages["small"]["output_tokens"] > 0
+        assert detail["cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in stages.values()))
+
+
+def test_flower_shows_the_four_workers_and_their_queues(start_stack, pg_url, redis_url) -> None:
+    stack = start_stack(DATABASE_URL=pg_url, REDIS_URL=redis_url)
+    url = f"http://127.0.0.1:{stack.env['RECAP_FLOWER_PORT']}/api/workers?refresh=1"
+    deadline, workers = time.monotonic() + 60, {}
+    while time.monotonic() < deadline and len(workers) < 4:
+        try:
+            workers = httpx.get(url, timeout=10).json()
+        except httpx.HTTPError:
+            time.sleep(1)
+    queues = {
+        name.split("@")[0]: {q["name"] for q in info.get("active_queues", [])}
+        for name, info in workers.items()
+    }
+    assert queues == {
+        "ingestion": {"ingest"},
+        "small_model": {"small"},
+        "gate": {"gate"},
+        "large_model": {"large"},
+    }
+
+
+def test_duplicate_stage_messages_leave_one_set_of_rows(
+    start_stack, pg_url, redis_url, dev_meetings, tmp_path
+) -> None:
+    stack = start_stack(DATABASE_URL=pg_url, REDIS_URL=redis_url, RECAP_GATE_THRESHOLD="1.01")
+    [job] = submit_meetings(stack, tmp_path, dev_meetings[:1])
+    assert job["status"] == "done"
+    from uuid import UUID
+
+    job_id = UUID(job["job_id"])
+    before = rows(pg_url, job_id)
+
+    # Deliver every stage's message again, through the broker to the real workers.
+    names = (INGEST, SUMMARIZE_SMALL, GATE, SUMMARIZE_LARGE)
+    for name in names:
+        stack.app.send_task(name, kwargs={"job_id": job["job_id"]})
+    deadline, totals = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
+        stats = stack.app.control.inspect(timeout=2).stats() or {}
+        totals = {task: n for node in stats.values() for task, n in node.get("total", {}).items()}
+        if all(totals.get(name) == 2 for name in names):
+            break
+        time.sleep(0.5)
+    assert all(totals.get(name) == 2 for name in names), totals  # each stage ran twice ...
+    assert rows(pg_url, job_id) == before  # ... and the second run changed nothing
+
+
+def test_the_embedded_defaults_need_no_servers(start_stack) -> None:
+    stack = start_stack()  # no REDIS_URL: embedded Redis on a unix socket; no DATABASE_URL: SQLite
+    assert stack.env["RECAP_VAR_DIR"] in stack.settings.broker_url
+    jobs = stack.json_lines("submit", *map(str, sorted((REPO / "examples").iterdir())), "--wait", "--json")
+    assert len(jobs) == 4 and all(j["status"] == "done" and j["summary"] for j in jobs), jobs
+    assert stack.stop() == 0
+    assert not (stack.settings.redis_socket).exists()  # stopped cleanly, Redis too
+
+
+def test_submit_without_a_stack_says_what_to_do(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "RECAP_VAR_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    meeting = tmp_path / "m.txt"
+    meeting.write_text("Ann: hi\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "recap.cli", "submit", str(meeting)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "recap up" in done.stdout

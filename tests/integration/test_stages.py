@@ -1,0 +1,140 @@
+"""The four stages as plain functions, on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from services.gate.gate import gate_job
+from services.ingestion.ingest import ingest_job
+from services.large_model.summarize import summarize_large_job
+from services.small_model.summarize import summarize_job
+from shared.db import repository as repo
+from shared.db.session import session_scope
+from shared.stages import Stage, claim
+from tests.factories import create_job, rows
+
+
+@pytest.fixture
+def pipeline(db_url, test_models, configure):
+    small, large = test_models
+    configure(
+        DATABASE_URL=db_url,
+        RECAP_SMALL_MODEL=str(small),
+        RECAP_LARGE_MODEL=str(large),
+        RECAP_SMALL_MAX_NEW_TOKENS="12",
+        RECAP_LARGE_MAX_NEW_TOKENS="12",
+        RECAP_DEVICE="cpu",
+    )
+    return db_url
+
+
+def view(url, job_id):
+    with session_scope(url) as session:
+        return repo.job_view(session, job_id=job_id)
+
+
+def test_accepted_job_runs_three_stages_and_records_their_costs(pipeline, configure) -> None:
+    configure(RECAP_GATE_THRESHOLD="0")
+    job_id = create_job(pipeline)
+
+    assert ingest_job(job_id) is True
+    assert summarize_job(job_id) is True
+    assert gate_job(job_id) is False  # accepted: nothing to enqueue
+
+    job = view(pipeline, job_id)
+    assert (job.status, job.tier, job.error) == ("done", "small", None)
+    assert job.summary is not None and job.source_format == "txt"
+    assert [s.stage for s in job.stages] == ["ingest", "small", "gate"]
+    small = job.stages[1]
+    assert small.input_tokens > 10 and small.output_tokens >= 1 and small.seconds > 0
+    assert small.cost_usd > 0
+    assert job.cost_usd == pytest.approx(sum(s.cost_usd for s in job.stages))
+    assert job.gate.decision == "accept" and job.gate.score >= job.gate.threshold == 0
+
+
+def test_escalated_job_gets_the_large_summary_and_its_cost(pipeline, configure) -> None:
+    configure(RECAP_GATE_THRESHOLD="1.01")
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id) and summarize_job(job_id)
+    assert gate_job(job_id) is True
+    summarize_large_job(job_id)
+
+    job = view(pipeline, job_id)
+    assert (job.status, job.tier) == ("done", "large")
+    assert [s.stage for s in job.stages] == ["ingest", "small", "gate", "large"]
+    assert job.gate.decision == "escalate" and job.gate.score < job.gate.threshold
+    assert sorted(t for t, _ in rows(pipeline, job_id)["summaries"]) == ["large", "small"]
+
+
+def test_a_redelivered_message_changes_nothing(pipeline, configure) -> None:
+    configure(RECAP_GATE_THRESHOLD="1.01")
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id) and summarize_job(job_id) and gate_job(job_id)
+    summarize_large_job(job_id)
+    before = rows(pipeline, job_id)
+
+    # Every stage delivered again after the job ended: all are skipped, nothing is added or moved.
+    assert ingest_job(job_id) is False
+    assert summarize_job(job_id) is False
+    assert gate_job(job_id) is False
+    summarize_large_job(job_id)
+
+    assert rows(pipeline, job_id) == before
+    assert [r[2] for r in before["runs"]] == [1, 1, 1, 1]
+
+
+def test_a_stage_redelivered_mid_run_reruns_into_the_same_ledger_row(pipeline) -> None:
+    job_id = create_job(pipeline)
+    assert claim(job_id, Stage.INGEST) is not None  # a worker took it, then died before finishing
+    assert ingest_job(job_id) is True  # the redelivery does the work once more
+
+    runs = rows(pipeline, job_id)["runs"]
+    assert [(stage, deliveries) for stage, _, deliveries, _, _ in runs] == [("ingest", 2)]
+    assert rows(pipeline, job_id)["status"] == "summarizing"
+    assert summarize_job(job_id) is True  # and the job carries on normally
+
+
+def test_a_stage_that_keeps_dying_is_dead_lettered(pipeline, configure) -> None:
+    configure(RECAP_MAX_DELIVERIES="2")
+    job_id = create_job(pipeline)
+    assert claim(job_id, Stage.INGEST) is not None
+    assert claim(job_id, Stage.INGEST) is not None
+    assert claim(job_id, Stage.INGEST) is None
+
+    job = view(pipeline, job_id)
+    assert job.status == "failed" and job.error.code == "redelivery_limit"
+    assert ingest_job(job_id) is False  # an ended job is never worked on again
+
+
+def test_bad_input_rejects_the_job_with_its_code_and_keeps_it_queryable(pipeline) -> None:
+    job_id = create_job(pipeline, raw=b"   \n")
+    assert ingest_job(job_id) is False
+
+    job = view(pipeline, job_id)
+    assert job.status == "rejected"
+    assert job.error.code == "empty" and "empty" in job.error.message
+    assert job.finished_at is not None
+    assert [(s.stage, s.cost_usd) for s in job.stages] == [("ingest", 0.0)]  # claimed, never priced
+
+
+def test_an_unloadable_model_fails_the_job_plainly(pipeline, configure, tmp_path) -> None:
+    configure(RECAP_SMALL_MODEL=str(tmp_path / "no-such-model"), HF_HUB_OFFLINE="1")
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id)
+    assert summarize_job(job_id) is False
+
+    job = view(pipeline, job_id)
+    assert job.status == "failed" and job.error.code == "model_unavailable"
+    assert "no-such-model" in job.error.message
+
+
+def test_job_cost_is_the_sum_of_its_ledger(pipeline, configure) -> None:
+    configure(RECAP_GATE_THRESHOLD="0")
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id) and summarize_job(job_id)
+    gate_job(job_id)
+    with session_scope(pipeline) as session:
+        total = repo.job_cost(session, job_id=job_id)
+    assert total == sum((r[3] for r in rows(pipeline, job_id)["runs"]), Decimal(0)) > 0
