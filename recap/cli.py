@@ -15,6 +15,8 @@ from recap import client, render
 from shared.celery_app import create_app
 from shared.config import get_settings
 from shared.db.models import JobStatus
+from shared.errors import InputError
+from shared.prompts import SummaryLength
 
 app = typer.Typer(
     help="Recap: asynchronous meeting summarization.", no_args_is_help=True, add_completion=False
@@ -49,12 +51,22 @@ def migrate() -> None:
     upgrade()
 
 
+FormatOption = Annotated[
+    str | None,
+    typer.Option("--format", help="Force the format (vtt, srt, txt, json) instead of detecting it."),
+]
+
+
 @app.command()
 def submit(
     files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
     tenant: Annotated[
         str, typer.Option(help="Who the job is for (costs are reported per tenant).")
     ] = "default",
+    length: Annotated[
+        SummaryLength | None, typer.Option(help="Summary length (default: RECAP_DEFAULT_SUMMARY_LENGTH).")
+    ] = None,
+    format: FormatOption = None,
     wait: Annotated[bool, typer.Option(help="Block until every job has ended.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 600.0,
     json: Annotated[bool, typer.Option("--json", help="One JSON object per job per line.")] = False,
@@ -67,7 +79,10 @@ def submit(
     except client.BrokerUnavailable as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
-    job_ids = [client.submit_file(celery, settings, path, tenant=tenant) for path in files]
+    job_ids = [
+        client.submit_file(celery, settings, path, tenant=tenant, length=length, format=format)
+        for path in files
+    ]
     views = (
         client.wait_for(settings, job_ids, timeout=timeout)
         if wait
@@ -81,18 +96,52 @@ def submit(
 
 
 @app.command()
-def status(job_id: str, json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show one job: status, summary, cost, gate decision and the per-stage cost ledger."""
+def parse(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    format: FormatOption = None,
+    json: Annotated[bool, typer.Option("--json", help="Print the normalized transcript as JSON.")] = False,
+) -> None:
+    """Parse a transcript as ingestion would. Exits 2 with an error object {code, message} for bad input."""
+    from services.ingestion.decode import read_capped
+    from services.ingestion.parse import parse as parse_transcript
+
+    settings = get_settings()
     try:
-        parsed = uuid.UUID(job_id)
-    except ValueError:
-        console.print(f"[red]error:[/] {job_id!r} is not a job id (a UUID)")
+        parsed = parse_transcript(
+            read_capped(file, settings.max_transcript_bytes),
+            max_bytes=settings.max_transcript_bytes,
+            max_turns=settings.max_turns,
+            format=format,
+            cleaning=settings.cleaning,
+        )
+    except InputError as exc:
+        render.error(console, exc, as_json=json)
         raise typer.Exit(2) from None
-    job = client.view(get_settings(), parsed)
-    if job is None:
-        console.print(f"[red]error:[/] no job {job_id}")
+    render.transcript(console, parsed.format, parsed.turns, as_json=json)
+
+
+@app.command()
+def status(
+    job_ids: Annotated[list[str], typer.Argument(help="One or more job ids.")],
+    json: Annotated[bool, typer.Option("--json", help="One JSON object per job per line.")] = False,
+) -> None:
+    """Show jobs: status, summary, chunks read, cost, gate decision and the per-stage cost ledger."""
+    try:
+        parsed = [uuid.UUID(j) for j in job_ids]
+    except ValueError:
+        console.print(f"[red]error:[/] not a job id (a UUID) among {job_ids}")
+        raise typer.Exit(2) from None
+    settings = get_settings()
+    missing = False
+    for job_id in parsed:
+        job = client.view(settings, job_id)
+        if job is None:
+            console.print(f"[red]error:[/] no job {job_id}")
+            missing = True
+            continue
+        render.job_detail(console, job, as_json=json)
+    if missing:
         raise typer.Exit(1)
-    render.job_detail(console, job, as_json=json)
 
 
 @models_app.command("init-test")

@@ -9,11 +9,13 @@ from pathlib import Path
 from celery import Celery
 from kombu.exceptions import OperationalError as BrokerError
 
+from services.ingestion.decode import read_capped
 from shared.config import Settings
 from shared.db import repository as repo
 from shared.db.models import TERMINAL
 from shared.db.session import session_scope
 from shared.errors import InputError
+from shared.prompts import SummaryLength
 from shared.schemas import JobView
 from shared.task_names import INGEST
 
@@ -31,23 +33,37 @@ def check_broker(app: Celery, settings: Settings) -> None:
         raise BrokerUnavailable(f"cannot reach the broker at {settings.broker_url}: {hint}") from exc
 
 
-def submit_file(app: Celery, settings: Settings, path: Path, *, tenant: str) -> uuid.UUID:
-    """Stores the file as a new job and enqueues its ingestion; an oversized file is rejected unread."""
-    size = path.stat().st_size
-    if size > settings.max_transcript_bytes:
-        error = InputError(
-            "too_large",
-            f"{path.name} is {size:,} bytes; the limit is "
-            f"{settings.max_transcript_bytes:,} (RECAP_MAX_TRANSCRIPT_BYTES)",
-        )
-        with session_scope(settings.database_url) as session:
-            job = repo.create_job(session, raw=b"", tenant=tenant, source_name=path.name)
-            repo.end_with_error(session, job_id=job.id, error=error)
-        return job.id
+def submit_file(
+    app: Celery,
+    settings: Settings,
+    path: Path,
+    *,
+    tenant: str,
+    length: SummaryLength | None = None,
+    format: str | None = None,
+) -> uuid.UUID:
+    """Stores the file as a new job and enqueues its ingestion.
+
+    An oversized file is not read: its job is created already rejected, so it can be queried like any other.
+    """
+    try:
+        raw, error = read_capped(path, settings.max_transcript_bytes), None
+    except InputError as exc:
+        raw, error = b"", exc
     with session_scope(settings.database_url) as session:
-        job = repo.create_job(session, raw=path.read_bytes(), tenant=tenant, source_name=path.name)
-    # The message carries the id only; the transcript waits in the database (claim check).
-    app.send_task(INGEST, kwargs={"job_id": str(job.id)})
+        job = repo.create_job(
+            session,
+            raw=raw,
+            tenant=tenant,
+            source_name=path.name,
+            summary_length=length or settings.default_summary_length,
+            requested_format=format,
+        )
+        if error is not None:
+            repo.end_with_error(session, job_id=job.id, error=error)
+    if error is None:
+        # The message carries the id only; the transcript waits in the database (claim check).
+        app.send_task(INGEST, kwargs={"job_id": str(job.id)})
     return job.id
 
 

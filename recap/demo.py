@@ -50,8 +50,8 @@ def use_test_models(console: Console, settings: Settings) -> None:
         {
             "RECAP_SMALL_MODEL": str((out / "small").resolve()),
             "RECAP_LARGE_MODEL": str((out / "large").resolve()),
-            "RECAP_SMALL_MAX_NEW_TOKENS": os.environ.get("RECAP_SMALL_MAX_NEW_TOKENS", "48"),
-            "RECAP_LARGE_MAX_NEW_TOKENS": os.environ.get("RECAP_LARGE_MAX_NEW_TOKENS", "64"),
+            "RECAP_SUMMARY_TOKENS_MEDIUM": os.environ.get("RECAP_SUMMARY_TOKENS_MEDIUM", "48"),
+            "RECAP_CHUNK_SUMMARY_TOKENS": os.environ.get("RECAP_CHUNK_SUMMARY_TOKENS", "48"),
         }
     )
     get_settings.cache_clear()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.schemas import JobView
+from shared.errors import JobError
+from shared.schemas import JobView, Turn
 
 
 def _gate_cell(job: JobView) -> str:
@@ -25,14 +28,20 @@ def _outcome(job: JobView) -> str:
 def jobs(console: Console, views: list[JobView], *, as_json: bool, title: str | None = None) -> None:
     if as_json:
         for v in views:
-            typer.echo(v.model_dump_json(exclude={"gate", "stages"}))
+            typer.echo(v.model_dump_json(exclude={"gate", "summaries", "stages"}))
         return
     table = Table(title=title)
-    for column in ("source", "job", "status", "tier", "gate", "cost USD"):
+    for column in ("source", "job", "status", "tier", "chunks", "gate", "cost USD"):
         table.add_column(column, overflow="fold")
     for v in views:
         table.add_row(
-            v.source or "-", v.job_id[:8], v.status, v.tier or "-", _gate_cell(v), f"{v.cost_usd:.6f}"
+            v.source or "-",
+            v.job_id[:8],
+            v.status,
+            v.tier or "-",
+            "-" if v.chunks is None else str(v.chunks),
+            _gate_cell(v),
+            f"{v.cost_usd:.6f}",
         )
     console.print(table)
     console.print(f"total cost: ${sum(v.cost_usd for v in views):.6f} for {len(views)} job(s)\n")
@@ -59,3 +68,25 @@ def job_detail(console: Console, job: JobView, *, as_json: bool) -> None:
             f"{s.cost_usd:.8f}",
         )
     console.print(stages)
+
+
+def transcript(console: Console, format: str, turns: list[Turn], *, as_json: bool) -> None:
+    if as_json:
+        typer.echo(
+            json.dumps({"format": format, "turns": [t.model_dump() for t in turns]}, ensure_ascii=False)
+        )
+        return
+    table = Table(title=f"{format}: {len(turns)} turns, {sum(len(t.text.split()) for t in turns):,} words")
+    for column in ("start", "speaker", "text"):
+        table.add_column(column, overflow="fold")
+    for t in turns:
+        start = "-" if t.start is None else f"{t.start:.1f}"
+        table.add_row(start, t.speaker or "-", t.text if len(t.text) <= 200 else t.text[:200] + " ...")
+    console.print(table)
+
+
+def error(console: Console, exc: JobError, *, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"code": exc.code, "message": exc.message}))
+    else:
+        console.print(f"[red]error {exc.code}:[/] {exc.message}")

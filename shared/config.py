@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.cleaning import CLEANERS
 from shared.costs import DEFAULT_PRICES, Price
+from shared.prompts import SummaryLength
 from shared.scores import AGGREGATIONS
+
+Tier = Literal["small", "large"]
+
+
+@dataclass(frozen=True)
+class TierSettings:
+    """What one model tier's summarizer needs, gathered from the settings below."""
+
+    model: str
+    window: int  # input tokens per call, instruction included
+    chunk_tokens: int | None  # None: as many as the window holds
+    overlap_tokens: int
+    chunk_summary_tokens: int
+    final_tokens: dict[SummaryLength, int]
+    max_chunks: int
+    batch_size: int
+    min_new_tokens: int | None
 
 
 class Settings(BaseSettings):
@@ -32,13 +53,27 @@ class Settings(BaseSettings):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     torch_threads: int | None = None  # CPU workers: intra-op threads; None keeps torch's default
 
-    # Generation. FLAN-T5-large reads 2,048 tokens well (RESEARCH.md); longer inputs are truncated for now.
-    small_max_input_tokens: int = Field(2048, ge=16)
-    small_max_new_tokens: int = Field(200, ge=1)
-    large_max_input_tokens: int = Field(16384, ge=16)
-    large_max_new_tokens: int = Field(400, ge=1)
+    # Model windows: input tokens per call. FLAN-T5-large reads 2,048 tokens well (RESEARCH.md).
+    small_max_input_tokens: int = Field(2048, ge=64)
+    large_max_input_tokens: int = Field(16384, ge=64)
+    # Longer meetings are cut into chunks on turn boundaries, summarized, and the summaries merged (recursively).
+    small_chunk_tokens: int | None = Field(None, ge=32)  # None: fill the window
+    large_chunk_tokens: int | None = Field(None, ge=32)
+    chunk_overlap_tokens: int = Field(64, ge=0)  # trailing turns of a chunk repeated at the next one's start
+    chunk_summary_tokens: int = Field(128, ge=8)  # length of each chunk's (and each merge's) summary
+    max_chunks: int = Field(512, ge=1)  # per job: a cost guard; tokens past it count in truncation_ratio
+    small_batch_size: int = Field(8, ge=1)  # prompts per generate() call
+    large_batch_size: int = Field(4, ge=1)
+    # Final summary length in tokens, per job's choice of short / medium / long.
+    summary_tokens_short: int = Field(64, ge=1)
+    summary_tokens_medium: int = Field(160, ge=1)
+    summary_tokens_long: int = Field(320, ge=1)
+    default_summary_length: SummaryLength = SummaryLength.MEDIUM
     # None: use the model's own generation_config (the test models ask for a fixed minimum there).
     min_new_tokens: int | None = Field(None, ge=0)
+
+    # Ingestion: named cleaning steps, in order (shared/cleaning.py: CLEANERS).
+    cleaning: list[str] = ["annotation_tags"]
 
     # Gate: escalate when the chosen margin aggregation is below the threshold (low margin = unsure).
     gate_score: str = "mean_margin"
@@ -83,6 +118,31 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown gate score {name!r}; choose one of {', '.join(AGGREGATIONS)}")
         return name
 
+    @field_validator("cleaning")
+    @classmethod
+    def _known_cleaners(cls, steps: list[str]) -> list[str]:
+        if unknown := [s for s in steps if s not in CLEANERS]:
+            raise ValueError(f"unknown cleaning steps {unknown}; choose from {', '.join(CLEANERS)}")
+        return steps
+
+    @model_validator(mode="after")
+    def _chunking(self) -> Settings:
+        for tier in ("small", "large"):
+            window = getattr(self, f"{tier}_max_input_tokens")
+            chunk = getattr(self, f"{tier}_chunk_tokens") or window
+            # Merging must shrink: a chunk has to hold at least four chunk summaries (with room for prompts).
+            if self.chunk_summary_tokens * 4 > min(chunk, window):
+                raise ValueError(
+                    f"RECAP_CHUNK_SUMMARY_TOKENS ({self.chunk_summary_tokens}) must be at most a quarter "
+                    f"of the {tier} chunk size ({min(chunk, window)} tokens)"
+                )
+            if self.chunk_overlap_tokens * 2 > chunk:
+                raise ValueError(
+                    f"RECAP_CHUNK_OVERLAP_TOKENS ({self.chunk_overlap_tokens}) must be at most half "
+                    f"of the {tier} chunk size ({chunk} tokens)"
+                )
+        return self
+
     @model_validator(mode="after")
     def _timeouts(self) -> Settings:
         if self.visibility_timeout_s <= self.stage_time_limit_s:
@@ -99,6 +159,19 @@ class Settings(BaseSettings):
     @property
     def broker_url(self) -> str:
         return self.redis_url or f"redis+socket://{self.redis_socket}"
+
+    def tier(self, tier: Tier) -> TierSettings:
+        return TierSettings(
+            model=self.small_model if tier == "small" else self.large_model,
+            window=getattr(self, f"{tier}_max_input_tokens"),
+            chunk_tokens=getattr(self, f"{tier}_chunk_tokens"),
+            overlap_tokens=self.chunk_overlap_tokens,
+            chunk_summary_tokens=self.chunk_summary_tokens,
+            final_tokens={length: getattr(self, f"summary_tokens_{length}") for length in SummaryLength},
+            max_chunks=self.max_chunks,
+            batch_size=getattr(self, f"{tier}_batch_size"),
+            min_new_tokens=self.min_new_tokens,
+        )
 
     def price_for(self, model: str, device: str) -> Price:
         """The unit price of a model, else of the device type it ran on."""

@@ -51,6 +51,17 @@ class StageView(BaseModel):
     cost_usd: float
 
 
+class SummaryView(BaseModel):
+    """A tier's summary of the job and how it was made."""
+
+    tier: str
+    model: str
+    chunks: int | None
+    levels: int | None
+    calls: int | None
+    truncation_ratio: float | None
+
+
 class JobView(BaseModel):
     """`recap status --json` prints this; `recap submit --json` prints it without gate and stages."""
 
@@ -63,7 +74,12 @@ class JobView(BaseModel):
     error: ErrorInfo | None
     source: str | None
     source_format: str | None
+    summary_length: str
+    # Of the summary the job ended with (else the small one): chunks read, and the share of tokens unread.
+    chunks: int | None = None
+    truncation_ratio: float | None = None
     created_at: datetime
     finished_at: datetime | None
     gate: GateView | None = None
+    summaries: list[SummaryView] = []
     stages: list[StageView] = []

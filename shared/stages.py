@@ -67,13 +67,13 @@ def claim(job_id: uuid.UUID, stage: Stage) -> Job | None:
     return job
 
 
-def load_turns(job_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The job's normalized turns, as ingestion stored them."""
+def load_turns(job_id: uuid.UUID) -> list[tuple[str | None, str]]:
+    """The job's normalized turns as (speaker, text), as ingestion stored them."""
     with session_scope() as session:
         turns = repo.get_transcript(session, job_id=job_id).turns
     if not turns:
         raise JobError("turns_missing", f"job {job_id} reached a model stage without ingested turns")
-    return turns
+    return [(t.get("speaker"), t["text"]) for t in turns]
 
 
 def finish(

@@ -13,12 +13,36 @@ from shared.db import repository as repo
 from shared.db.models import GateDecision, Job, StageRun, Summary
 from shared.db.session import session_scope
 
+# Every kind of bad input, with what forces it (a format override) and the code it must get. The size and turn
+# cases assume limits of 10,000 bytes and 100 turns.
+BAD_INPUTS = [
+    (b"", {}, "empty_file"),
+    (b" \n\t\r\n ", {}, "whitespace_only"),
+    ("Ann: café".encode("latin-1"), {}, "not_utf8"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", {}, "binary_file"),
+    (b"Ann: hi\x00there", {}, "binary_file"),
+    (b"x" * 10_001, {}, "too_large"),
+    (b"WEBVTT\n\n00:00:01.000 --> 00:00:0x.000\nhi\n", {}, "malformed_vtt"),
+    (b"WEBVTT\n\nNOTE nothing but a note\n", {}, "malformed_vtt"),
+    (b"1\n00:00:01,000 --> 00:00:02,000\nhi\n\n2\n00:00:03,000 --> 00:00:04\nbye\n", {}, "malformed_srt"),
+    (b"Ann: hi", {"format": "srt"}, "malformed_srt"),
+    (b'[{"speaker": "Ann", ', {}, "malformed_json"),
+    (b'{"segments": 3}', {}, "bad_json_shape"),
+    (b'[{"speaker": "Ann"}]', {}, "bad_json_shape"),
+    (b'[{"speaker": ["Ann"], "text": "hi"}]', {}, "bad_json_shape"),
+    (b'[{"speaker": "Ann", "text": "hi", "start": "noon"}]', {}, "bad_json_shape"),
+    (b"Ann: {disfmarker} {vocalsound}\nBo: ... !\n", {}, "no_words"),
+    (b"Ann: hi", {"format": "docx"}, "unsupported_format"),
+    (b"".join(b"S%d: hi\n" % i for i in range(101)), {}, "too_many_turns"),
+]
+
 MEETING = b"Ann: we ship on Friday.\nBo: only if QA passes.\nAnn: agreed, Bo owns QA.\n"
 
 
-def create_job(url: str, raw: bytes = MEETING, tenant: str = "t1") -> uuid.UUID:
+def create_job(url: str, raw: bytes = MEETING, tenant: str = "t1", **options: Any) -> uuid.UUID:
+    """A queued job; `options` as repo.create_job takes them (summary_length, requested_format)."""
     with session_scope(url) as session:
-        return repo.create_job(session, raw=raw, tenant=tenant, source_name="meeting.txt").id
+        return repo.create_job(session, raw=raw, tenant=tenant, source_name="meeting.txt", **options).id
 
 
 def rows(url: str, job_id: uuid.UUID) -> dict[str, Any]:

@@ -20,12 +20,19 @@ def ingest_job(job_id: uuid.UUID) -> bool:
     """Runs ingestion for a job; True when the small-model stage should be enqueued."""
     settings = get_settings()
     with job_errors(job_id):
-        if claim(job_id, Stage.INGEST) is None:
+        job = claim(job_id, Stage.INGEST)
+        if job is None:
             return False
         started = time.perf_counter()
         with session_scope() as session:
             raw = repo.get_transcript(session, job_id=job_id).raw
-        parsed = parse(raw, max_bytes=settings.max_transcript_bytes, max_turns=settings.max_turns)
+        parsed = parse(
+            raw,
+            max_bytes=settings.max_transcript_bytes,
+            max_turns=settings.max_turns,
+            format=job.requested_format,
+            cleaning=settings.cleaning,
+        )
         usage = Usage(model=MODEL, device="cpu", seconds=time.perf_counter() - started)
         with session_scope() as session:
             repo.save_turns(

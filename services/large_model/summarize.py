@@ -4,40 +4,38 @@ from __future__ import annotations
 
 import uuid
 
-from shared.config import get_settings
 from shared.db import repository as repo
 from shared.db.models import JobStatus
 from shared.db.session import session_scope
-from shared.inference.textmodel import cached_model, summarize_turns
+from shared.inference.longform import summary_fields
+from shared.inference.summarizers import summarizer
+from shared.prompts import SummaryLength
 from shared.stages import Stage, claim, finish, job_errors, load_turns
 
 
 def summarize_large_job(job_id: uuid.UUID) -> None:
-    """Runs the large model on an escalated job and ends it `done` with the large summary."""
-    settings = get_settings()
+    """Runs the large model on an escalated job (whole if it fits its window, else chunked); ends it `done`."""
     with job_errors(job_id):
-        if claim(job_id, Stage.LARGE) is None:
+        job = claim(job_id, Stage.LARGE)
+        if job is None:
             return
-        turns = load_turns(job_id)
-        model = cached_model(settings.large_model, settings.device, settings.torch_threads)
-        done = summarize_turns(
-            model,
-            turns,
-            max_input_tokens=settings.large_max_input_tokens,
-            max_new_tokens=settings.large_max_new_tokens,
-            min_new_tokens=settings.min_new_tokens,
-        )
-        gen = done.generation
+        large = summarizer("large")
+        [done] = large.summarize([(load_turns(job_id), SummaryLength(job.summary_length))])
         with session_scope() as session:
             repo.save_summary(
-                session, job_id=job_id, tier="large", model=settings.large_model, text=gen.text, scores=None
+                session,
+                job_id=job_id,
+                tier="large",
+                model=large.model.name,
+                scores=None,
+                **summary_fields(done),
             )
             finish(
                 session,
                 job_id=job_id,
                 stage=Stage.LARGE,
-                usage=done.usage,
+                usage=done.usage(large.model),
                 to=JobStatus.DONE,
-                summary=gen.text,
+                summary=done.text,
                 tier="large",
             )

@@ -42,6 +42,8 @@ class Job(SQLModel, table=True):
     error_message: str | None = None
     source_name: str | None = Field(default=None, max_length=512)
     source_format: str | None = Field(default=None, max_length=16)
+    requested_format: str | None = Field(default=None, max_length=16)  # a submitter's override of detection
+    summary_length: str = Field(default="medium", max_length=8)  # short | medium | long
     summary: str | None = None
     tier: str | None = Field(default=None, max_length=8)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
@@ -68,6 +70,11 @@ class Summary(SQLModel, table=True):
     model: str = Field(max_length=512)
     text: str
     scores: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
+    # How it was made: transcript chunks, generation rounds, generate() rows, share of the transcript unread.
+    chunks: int | None = None
+    levels: int | None = None
+    calls: int | None = None
+    truncation_ratio: float | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, SQLModel, select
 from shared.costs import Price, stage_cost
 from shared.db.models import TERMINAL, GateDecision, Job, JobStatus, StageRun, Summary, Transcript, utcnow
 from shared.errors import JobError
-from shared.schemas import ErrorInfo, GateView, JobView, StageView, Usage
+from shared.schemas import ErrorInfo, GateView, JobView, StageView, SummaryView, Usage
 
 
 def _insert(session: Session, model: type[SQLModel], values: dict[str, Any]) -> Any:
@@ -30,8 +30,21 @@ def _upsert(session: Session, model: type[SQLModel], keys: Sequence[str], values
     )
 
 
-def create_job(session: Session, *, raw: bytes, tenant: str, source_name: str | None) -> Job:
-    job = Job(tenant=tenant, source_name=source_name)
+def create_job(
+    session: Session,
+    *,
+    raw: bytes,
+    tenant: str,
+    source_name: str | None,
+    summary_length: str = "medium",
+    requested_format: str | None = None,
+) -> Job:
+    job = Job(
+        tenant=tenant,
+        source_name=source_name,
+        summary_length=summary_length,
+        requested_format=requested_format,
+    )
     session.add(job)
     session.flush()
     session.add(Transcript(job_id=job.id, raw=raw))
@@ -150,8 +163,16 @@ def save_turns(
 
 
 def save_summary(
-    session: Session, *, job_id: uuid.UUID, tier: str, model: str, text: str, scores: dict[str, float] | None
+    session: Session,
+    *,
+    job_id: uuid.UUID,
+    tier: str,
+    model: str,
+    text: str,
+    scores: dict[str, float] | None,
+    **made: Any,
 ) -> None:
+    """Upserts a tier's summary; `made` holds how it was made (chunks, levels, calls, truncation_ratio)."""
     _upsert(
         session,
         Summary,
@@ -163,6 +184,7 @@ def save_summary(
             "text": text,
             "scores": scores,
             "created_at": utcnow(),
+            **made,
         },
     )
 
@@ -187,6 +209,8 @@ def job_view(session: Session, *, job_id: uuid.UUID) -> JobView | None:
         return None
     runs = session.exec(select(StageRun).where(StageRun.job_id == job_id).order_by(StageRun.id)).all()  # type: ignore[arg-type]
     decision = session.get(GateDecision, job_id)
+    summaries = {s.tier: s for s in session.exec(select(Summary).where(Summary.job_id == job_id)).all()}
+    shown = summaries.get(job.tier or "small") or summaries.get("small")
     return JobView(
         job_id=str(job.id),
         tenant=job.tenant,
@@ -195,6 +219,9 @@ def job_view(session: Session, *, job_id: uuid.UUID) -> JobView | None:
         summary=job.summary,
         source=job.source_name,
         source_format=job.source_format,
+        summary_length=job.summary_length,
+        chunks=shown.chunks if shown else None,
+        truncation_ratio=shown.truncation_ratio if shown else None,
         cost_usd=float(sum((r.cost_usd for r in runs), Decimal(0))),
         error=ErrorInfo(code=job.error_code, message=job.error_message or "") if job.error_code else None,
         created_at=job.created_at,
@@ -209,6 +236,17 @@ def job_view(session: Session, *, job_id: uuid.UUID) -> JobView | None:
         )
         if decision
         else None,
+        summaries=[
+            SummaryView(
+                tier=s.tier,
+                model=s.model,
+                chunks=s.chunks,
+                levels=s.levels,
+                calls=s.calls,
+                truncation_ratio=s.truncation_ratio,
+            )
+            for s in sorted(summaries.values(), key=lambda s: s.tier != "small")
+        ],
         stages=[
             StageView(
                 stage=r.stage,

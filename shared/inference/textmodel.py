@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 import torch
 from transformers import (
@@ -20,8 +19,6 @@ from transformers import (
 
 from shared.errors import ModelLoadError
 from shared.inference.margins import generated_mask, token_margins
-from shared.prompts import INSTRUCTION, render_transcript
-from shared.schemas import Usage
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +42,6 @@ class Generation:
     input_tokens: int
     output_tokens: int
     margins: list[float] = field(default_factory=list)
-
-
-@dataclass
-class Fitted:
-    """A transcript cut to a token budget, and how much of it was kept."""
-
-    text: str
-    kept_tokens: int
-    total_tokens: int
-
-    @property
-    def truncation_ratio(self) -> float:
-        return 0.0 if self.total_tokens == 0 else 1 - self.kept_tokens / self.total_tokens
 
 
 class TextModel:
@@ -88,6 +72,9 @@ class TextModel:
                 "model_unavailable",
                 f"cannot load model {name!r} (not a local folder, not cached, or the hub is unreachable): {exc}",
             ) from exc
+        # Inputs are cut to the configured window by our chunker; the tokenizer's own nominal limit
+        # (512 for T5, though its relative positions read further) would only warn.
+        tokenizer.model_max_length = 1 << 30
         if not config.is_encoder_decoder:
             tokenizer.padding_side = "left"  # a causal LM continues from the right end of every row
             if tokenizer.pad_token is None:
@@ -95,12 +82,19 @@ class TextModel:
         log.info("loaded %s on %s (%s)", name, device, model.dtype)
         return cls(name, model, tokenizer, device)
 
-    def fit(self, text: str, budget: int) -> Fitted:
-        """Cuts `text` to at most `budget` tokens of this model's tokenizer."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if len(ids) <= budget:
-            return Fitted(text, len(ids), len(ids))
-        return Fitted(self.tokenizer.decode(ids[:budget]), budget, len(ids))
+    def count(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text, without special tokens (the chunking.Tokenizer protocol)."""
+        if not texts:
+            return []
+        return [
+            len(ids)
+            for ids in self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        ]
+
+    def split(self, text: str, budget: int) -> list[str]:
+        """`text` cut into consecutive pieces of at most `budget` tokens."""
+        ids = self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        return [self.tokenizer.decode(ids[i : i + budget]) for i in range(0, len(ids), budget)]
 
     def prompt(self, instruction: str, body: str) -> str:
         if self.is_seq2seq or not self.tokenizer.chat_template:
@@ -149,44 +143,3 @@ class TextModel:
 def cached_model(name: str, device: str = "auto", threads: int | None = None) -> TextModel:
     """The process's model for `name`: loaded on first use (never at import, never before a fork)."""
     return TextModel.load(name, device=device, threads=threads)
-
-
-@dataclass
-class Summarized:
-    generation: Generation
-    fitted: Fitted
-    seconds: float
-    model: str
-    device: str
-
-    @property
-    def usage(self) -> Usage:
-        gen = self.generation
-        return Usage(
-            model=self.model,
-            device=self.device,
-            input_tokens=gen.input_tokens,
-            output_tokens=gen.output_tokens,
-            seconds=self.seconds,
-        )
-
-
-def summarize_turns(
-    model: TextModel,
-    turns: list[dict[str, Any]],
-    *,
-    max_input_tokens: int,
-    max_new_tokens: int,
-    min_new_tokens: int | None,
-    scores: bool = False,
-) -> Summarized:
-    """One summary of a transcript cut to the model's input budget, timed."""
-    started = time.perf_counter()
-    fitted = model.fit(render_transcript(turns), max_input_tokens)
-    [gen] = model.generate(
-        [model.prompt(INSTRUCTION, fitted.text)],
-        max_new_tokens=max_new_tokens,
-        min_new_tokens=min_new_tokens,
-        scores=scores,
-    )
-    return Summarized(gen, fitted, time.perf_counter() - started, model.name, model.device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -13,7 +14,7 @@ from services.small_model.summarize import summarize_job
 from shared.db import repository as repo
 from shared.db.session import session_scope
 from shared.stages import Stage, claim
-from tests.factories import create_job, rows
+from tests.factories import BAD_INPUTS, create_job, rows
 
 
 @pytest.fixture
@@ -23,8 +24,8 @@ def pipeline(db_url, test_models, configure):
         DATABASE_URL=db_url,
         RECAP_SMALL_MODEL=str(small),
         RECAP_LARGE_MODEL=str(large),
-        RECAP_SMALL_MAX_NEW_TOKENS="12",
-        RECAP_LARGE_MAX_NEW_TOKENS="12",
+        RECAP_SUMMARY_TOKENS_MEDIUM="12",
+        RECAP_CHUNK_SUMMARY_TOKENS="12",
         RECAP_DEVICE="cpu",
     )
     return db_url
@@ -108,15 +109,67 @@ def test_a_stage_that_keeps_dying_is_dead_lettered(pipeline, configure) -> None:
     assert ingest_job(job_id) is False  # an ended job is never worked on again
 
 
-def test_bad_input_rejects_the_job_with_its_code_and_keeps_it_queryable(pipeline) -> None:
-    job_id = create_job(pipeline, raw=b"   \n")
+@pytest.mark.parametrize(("raw", "options", "code"), BAD_INPUTS)
+def test_bad_input_rejects_the_job_with_its_code_and_keeps_it_queryable(
+    pipeline, configure, raw, options, code
+) -> None:
+    configure(RECAP_MAX_TRANSCRIPT_BYTES="10000", RECAP_MAX_TURNS="100")
+    job_id = create_job(pipeline, raw=raw, requested_format=options.get("format"))
     assert ingest_job(job_id) is False
 
     job = view(pipeline, job_id)
     assert job.status == "rejected"
-    assert job.error.code == "empty" and "empty" in job.error.message
+    assert job.error.code == code and len(job.error.message) > 20
     assert job.finished_at is not None
     assert [(s.stage, s.cost_usd) for s in job.stages] == [("ingest", 0.0)]  # claimed, never priced
+
+
+def test_a_long_meeting_is_chunked_by_both_tiers_and_read_whole(pipeline, configure, dev_meetings) -> None:
+    configure(
+        RECAP_GATE_THRESHOLD="1.01",
+        RECAP_SMALL_MAX_INPUT_TOKENS="512",
+        RECAP_LARGE_MAX_INPUT_TOKENS="1024",
+        RECAP_CHUNK_SUMMARY_TOKENS="16",
+    )
+    meeting = max(dev_meetings, key=lambda m: m["n_words"])
+    job_id = create_job(
+        pipeline, raw=json.dumps({"turns": meeting["turns"]}).encode(), summary_length="short"
+    )
+    assert ingest_job(job_id) and summarize_job(job_id) and gate_job(job_id)
+    summarize_large_job(job_id)
+
+    job = view(pipeline, job_id)
+    assert (job.status, job.tier, job.summary_length) == ("done", "large", "short")
+    small, large = job.summaries
+    assert (small.tier, large.tier) == ("small", "large")
+    assert small.chunks > large.chunks > 1  # the large window is twice the small one
+    assert small.truncation_ratio == large.truncation_ratio == 0.0
+    assert small.calls > small.chunks and small.levels >= 2
+    assert (job.chunks, job.truncation_ratio) == (large.chunks, 0.0)  # the tier the job ended with
+    with session_scope(pipeline) as session:
+        scores = repo.get_summary(session, job_id=job_id, tier="small").scores
+    assert scores["chunks"] == small.chunks and scores["calls"] == small.calls
+    assert job.stages[1].input_tokens > 20_000  # every chunk call was paid for
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ("Ann: " + "word " * 30_000).encode(),
+        "".join(f"Speaker {i}: point {i}.\n" for i in range(5_000)).encode(),
+        "Ann: 🎉🚀 shipped!\nمحمد: نعم، تم الإطلاق\nנועה: מעולה, תודה\n".encode(),
+        b"Ann: just me, talking to myself about the plan.\n",
+    ],
+    ids=["30k-word-line", "5000-speakers", "emoji-and-rtl", "one-speaker"],
+)
+def test_strange_but_valid_transcripts_are_summarized(pipeline, configure, raw) -> None:
+    configure(RECAP_GATE_THRESHOLD="0", RECAP_SMALL_MAX_INPUT_TOKENS="2048")
+    job_id = create_job(pipeline, raw=raw)
+    assert ingest_job(job_id) and summarize_job(job_id)
+    gate_job(job_id)
+    job = view(pipeline, job_id)
+    assert (job.status, job.error) == ("done", None)
+    assert job.summary and job.truncation_ratio == 0.0
 
 
 def test_an_unloadable_model_fails_the_job_plainly(pipeline, configure, tmp_path) -> None:

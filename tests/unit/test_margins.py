@@ -39,13 +39,21 @@ def test_mask_keeps_steps_through_the_first_eos_only() -> None:
 
 
 def test_aggregations_of_a_hand_computed_example() -> None:
-    scores = aggregate([0.2, 0.85, 0.5])
+    scores = aggregate([[0.2, 0.85, 0.5]])
     assert scores["first_margin"] == pytest.approx(0.2)
     assert scores["mean_margin"] == pytest.approx(1.55 / 3)
     assert scores["min_margin"] == pytest.approx(0.2)
     # 10th percentile, linear interpolation: sorted [0.2, 0.5, 0.85], position 0.2 -> 0.2 + 0.2 * 0.3.
     assert scores["p10_margin"] == pytest.approx(0.26)
-    assert aggregate([]) == dict.fromkeys(scores, 0.0)
+    assert aggregate([]) == aggregate([[]]) == dict.fromkeys(scores, 0.0)
+
+
+def test_aggregations_pool_every_call_of_a_chunked_job() -> None:
+    scores = aggregate([[0.2, 0.9], [], [0.6]])  # two chunk calls and an empty one
+    assert scores["first_margin"] == pytest.approx((0.2 + 0.6) / 2)  # averaged over calls
+    assert scores["mean_margin"] == pytest.approx((0.2 + 0.9 + 0.6) / 3)  # over every token
+    assert scores["min_margin"] == pytest.approx(0.2)
+    assert scores["p10_margin"] == pytest.approx(0.2 + 0.2 * 0.4)
 
 
 def test_batched_and_unbatched_generation_give_the_same_margins(test_models) -> None:
