@@ -144,6 +144,30 @@ def status(
         raise typer.Exit(1)
 
 
+@app.command()
+def bench(
+    shape: Annotated[str, typer.Option(help="tiny | flan-t5-small | flan-t5-base")] = "flan-t5-small",
+    jobs: Annotated[int, typer.Option(help="Jobs per measured run.")] = 64,
+    batch: Annotated[int, typer.Option(help="Micro-batch size B, compared against 1.")] = 8,
+    threads: Annotated[int, typer.Option(help="Torch threads, the same for direct and pipeline.")] = 2,
+    new_tokens: Annotated[int, typer.Option(help="Tokens generated per job (min = max).")] = 64,
+    out: Annotated[Path, typer.Option(help="Where the JSON and PNG go.")] = Path("bench/results"),
+    json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Throughput: direct inference vs the pipeline, batch 1 vs B; writes JSON and a PNG to bench/results/."""
+    from bench.throughput import BenchConfig, run
+    from recap.testmodels import Shape
+
+    result = run(
+        BenchConfig(
+            shape=Shape(shape), jobs=jobs, batch=batch, threads=threads, new_tokens=new_tokens, out=out
+        )
+    )
+    render.mapping(
+        console, {k: v for k, v in result.items() if k not in ("overhead_ms", "latencies_s")}, as_json=json
+    )
+
+
 @models_app.command("init-test")
 def init_test(
     out: Path,

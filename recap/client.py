@@ -12,7 +12,6 @@ from kombu.exceptions import OperationalError as BrokerError
 from services.ingestion.decode import read_capped
 from shared.config import Settings
 from shared.db import repository as repo
-from shared.db.models import TERMINAL
 from shared.db.session import session_scope
 from shared.errors import InputError
 from shared.prompts import SummaryLength
@@ -75,10 +74,11 @@ def view(settings: Settings, job_id: uuid.UUID) -> JobView | None:
 def wait_for(
     settings: Settings, job_ids: list[uuid.UUID], *, timeout: float, poll: float = 0.25
 ) -> list[JobView]:
-    """Polls until every job has ended or `timeout` passes; returns their latest views either way."""
+    """Polls (one cheap query per poll) until every job has ended or `timeout` passes; returns their views."""
     deadline = time.monotonic() + timeout
-    while True:
-        views = [v for v in (view(settings, j) for j in job_ids) if v is not None]
-        if all(v.status in TERMINAL for v in views) or time.monotonic() > deadline:
-            return views
+    while time.monotonic() < deadline:
+        with session_scope(settings.database_url) as session:
+            if repo.count_unfinished(session, job_ids=job_ids) == 0:
+                break
         time.sleep(poll)
+    return [v for v in (view(settings, j) for j in job_ids) if v is not None]

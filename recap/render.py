@@ -90,3 +90,11 @@ def error(console: Console, exc: JobError, *, as_json: bool) -> None:
         typer.echo(json.dumps({"code": exc.code, "message": exc.message}))
     else:
         console.print(f"[red]error {exc.code}:[/] {exc.message}")
+
+
+def mapping(console: Console, values: dict[str, object], *, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(values))
+        return
+    for key, value in values.items():
+        console.print(f"[bold]{key}[/]: {value}")

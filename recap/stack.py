@@ -26,22 +26,29 @@ class WorkerSpec:
     queue: str
     package: str  # services.<package>.worker; also the worker's node name
     concurrency: int
+    # celery-batches can only gather what the worker has prefetched: a model worker prefetches one batch.
+    prefetch: int = 1
+    # Model workers run solo: one process holds the model (and on GPU its CUDA context), nothing is forked after
+    # torch has started its thread pool, and the worker reads no new message while a batch runs, so backlog
+    # gathers into full batches instead of queueing small ones behind a busy child.
+    solo: bool = False
 
 
 def worker_specs(settings: Settings) -> list[WorkerSpec]:
     # Model workers run one process each: one model in memory, and on GPU one CUDA context per process.
     return [
         WorkerSpec("ingest", "ingestion", settings.ingest_concurrency),
-        WorkerSpec("small", "small_model", 1),
+        WorkerSpec("small", "small_model", 1, prefetch=settings.small_batch_size, solo=True),
         WorkerSpec("gate", "gate", settings.gate_concurrency),
-        WorkerSpec("large", "large_model", 1),
+        WorkerSpec("large", "large_model", 1, prefetch=settings.large_batch_size, solo=True),
     ]
 
 
 def worker_command(spec: WorkerSpec, settings: Settings) -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", f"services.{spec.package}.worker", "worker",
-        "-Q", spec.queue, "-n", f"{spec.package}@%h", "-c", str(spec.concurrency), "-E",
+        "-Q", spec.queue, "-n", f"{spec.package}@%h", "-E", f"--prefetch-multiplier={spec.prefetch}",
+        *(["--pool", "solo"] if spec.solo else ["-c", str(spec.concurrency)]),
         "--loglevel", settings.log_level, "--without-gossip", "--without-mingle",
     ]  # fmt: skip
 
@@ -93,8 +100,9 @@ class EmbeddedRedis:
 class Stack:
     """Starts and stops the whole local stack; children get their own session so Ctrl-C reaches only us."""
 
-    def __init__(self, settings: Settings, shutdown_grace_s: float = 30.0) -> None:
+    def __init__(self, settings: Settings, shutdown_grace_s: float = 30.0, quiet: bool = False) -> None:
         self.settings = settings
+        self.quiet = quiet  # children's stdout to our stderr, so ours stays machine-readable
         self.grace = shutdown_grace_s
         self.redis = None if settings.redis_url else EmbeddedRedis(settings.redis_socket)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -117,7 +125,9 @@ class Stack:
         if not self.settings.flower_basic_auth and self.settings.flower_address in ("127.0.0.1", "localhost"):
             env["FLOWER_UNAUTHENTICATED_API"] = "true"  # loopback only; set RECAP_FLOWER_BASIC_AUTH to expose
         for name, command in commands.items():
-            self.procs[name] = subprocess.Popen(command, env=env, start_new_session=True)
+            self.procs[name] = subprocess.Popen(
+                command, env=env, start_new_session=True, stdout=sys.stderr if self.quiet else None
+            )
 
     def wait_ready(self, timeout: float = 120.0) -> list[str]:
         """Blocks until every worker answers a ping; returns their node names."""

@@ -62,8 +62,13 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(64, ge=0)  # trailing turns of a chunk repeated at the next one's start
     chunk_summary_tokens: int = Field(128, ge=8)  # length of each chunk's (and each merge's) summary
     max_chunks: int = Field(512, ge=1)  # per job: a cost guard; tokens past it count in truncation_ratio
-    small_batch_size: int = Field(8, ge=1)  # prompts per generate() call
+    # Micro-batching in the model workers: up to this many jobs gathered per task call (and prompts per
+    # generate() call), waiting at most batch_max_wait_s for a batch to fill.
+    small_batch_size: int = Field(8, ge=1)
     large_batch_size: int = Field(4, ge=1)
+    batch_max_wait_s: float = Field(0.05, gt=0)
+    db_retry_delay_s: float = Field(5.0, ge=0)  # a job whose database write failed is queued again after this
+    torch_compile: bool = False  # torch.compile the model's forward (GPU workers; slow to warm up on CPU)
     # Final summary length in tokens, per job's choice of short / medium / long.
     summary_tokens_short: int = Field(64, ge=1)
     summary_tokens_medium: int = Field(160, ge=1)

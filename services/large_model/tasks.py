@@ -1,16 +1,17 @@
-"""Celery wrapper of the large-model stage."""
+"""Celery wrapper of the large-model stage: consumes `large` in micro-batches; the job ends there."""
 
 from __future__ import annotations
 
-import uuid
-
-from services.large_model.summarize import summarize_large_job
+from services.large_model.summarize import summarize_large_jobs
 from shared.celery_app import app
+from shared.config import get_settings
 from shared.task_names import SUMMARIZE_LARGE
-from shared.tasks import RETRY
+from shared.tasks import batch_task
 
-
-@app.task(name=SUMMARIZE_LARGE, **RETRY)
-def summarize(job_id: str) -> None:
-    """Consumes `large`: the large model's summary ends the job."""
-    summarize_large_job(uuid.UUID(job_id))
+summarize = batch_task(
+    app,
+    SUMMARIZE_LARGE,
+    batch_size=get_settings().large_batch_size,
+    run=summarize_large_jobs,
+    forward_to=None,
+)

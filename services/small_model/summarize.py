@@ -1,17 +1,17 @@
-"""The small-model stage as a plain function: summarize (chunked when long), score margins, record the cost."""
+"""The small-model stage as a plain function over a micro-batch: summarize (chunked when long), score, record."""
 
 from __future__ import annotations
 
 import uuid
 
+from sqlmodel import Session
+
 from shared.db import repository as repo
 from shared.db.models import JobStatus
-from shared.db.session import session_scope
-from shared.inference.longform import LongSummary, summary_fields
-from shared.inference.summarizers import summarizer
-from shared.prompts import SummaryLength
+from shared.inference.batch_stage import BatchOutcome, run_batch
+from shared.inference.longform import LongSummary, Summarizer, summary_fields
 from shared.scores import aggregate
-from shared.stages import Stage, claim, finish, job_errors, load_turns
+from shared.stages import Stage, finish
 
 
 def gate_scores(done: LongSummary) -> dict[str, float]:
@@ -24,24 +24,25 @@ def gate_scores(done: LongSummary) -> dict[str, float]:
     }
 
 
+def _save(session: Session, job_id: uuid.UUID, done: LongSummary, small: Summarizer) -> bool:
+    repo.save_summary(
+        session,
+        job_id=job_id,
+        tier="small",
+        model=small.model.name,
+        scores=gate_scores(done),
+        **summary_fields(done),
+    )
+    return finish(
+        session, job_id=job_id, stage=Stage.SMALL, usage=done.usage(small.model), to=JobStatus.GATING
+    )
+
+
+def summarize_jobs(job_ids: list[uuid.UUID]) -> BatchOutcome:
+    """Runs the small model on a batch of jobs; `forward` lists those the gate should now decide."""
+    return run_batch(job_ids, stage=Stage.SMALL, tier="small", save=_save, scores=True)
+
+
 def summarize_job(job_id: uuid.UUID) -> bool:
-    """Runs the small model on a job; True when the gate stage should be enqueued."""
-    with job_errors(job_id):
-        job = claim(job_id, Stage.SMALL)
-        if job is None:
-            return False
-        small = summarizer("small")
-        [done] = small.summarize([(load_turns(job_id), SummaryLength(job.summary_length))], scores=True)
-        with session_scope() as session:
-            repo.save_summary(
-                session,
-                job_id=job_id,
-                tier="small",
-                model=small.model.name,
-                scores=gate_scores(done),
-                **summary_fields(done),
-            )
-            return finish(
-                session, job_id=job_id, stage=Stage.SMALL, usage=done.usage(small.model), to=JobStatus.GATING
-            )
-    return False
+    """One job alone; True when the gate stage should be enqueued."""
+    return job_id in summarize_jobs([job_id]).forward

@@ -1,17 +1,13 @@
-"""Celery wrapper of the small-model stage."""
+"""Celery wrapper of the small-model stage: consumes `small` in micro-batches, enqueues `gate`."""
 
 from __future__ import annotations
 
-import uuid
-
-from services.small_model.summarize import summarize_job
+from services.small_model.summarize import summarize_jobs
 from shared.celery_app import app
+from shared.config import get_settings
 from shared.task_names import GATE, SUMMARIZE_SMALL
-from shared.tasks import RETRY
+from shared.tasks import batch_task
 
-
-@app.task(name=SUMMARIZE_SMALL, **RETRY)
-def summarize(job_id: str) -> None:
-    """Consumes `small`: FLAN-T5 summary plus margins; enqueues `gate`."""
-    if summarize_job(uuid.UUID(job_id)):
-        app.send_task(GATE, kwargs={"job_id": job_id})
+summarize = batch_task(
+    app, SUMMARIZE_SMALL, batch_size=get_settings().small_batch_size, run=summarize_jobs, forward_to=GATE
+)

@@ -197,6 +197,14 @@ def save_decision(session: Session, *, decision: GateDecision) -> None:
     _upsert(session, GateDecision, ("job_id",), decision.model_dump())
 
 
+def count_unfinished(session: Session, *, job_ids: Sequence[uuid.UUID]) -> int:
+    stmt = select(func.count()).where(
+        Job.id.in_(list(job_ids)),  # type: ignore[attr-defined]
+        Job.status.not_in([str(s) for s in TERMINAL]),  # type: ignore[attr-defined]
+    )
+    return session.exec(stmt).one()
+
+
 def job_cost(session: Session, *, job_id: uuid.UUID) -> Decimal:
     total = session.exec(select(func.sum(StageRun.cost_usd)).where(StageRun.job_id == job_id)).one()
     return Decimal(total or 0)

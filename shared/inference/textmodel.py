@@ -57,7 +57,9 @@ class TextModel:
         self.eos_token_ids: list[int] = eos if isinstance(eos, list) else [eos]
 
     @classmethod
-    def load(cls, name: str, *, device: str = "auto", threads: int | None = None) -> TextModel:
+    def load(
+        cls, name: str, *, device: str = "auto", threads: int | None = None, compile: bool = False
+    ) -> TextModel:
         """Loads `name` (hub id or local folder); a ModelLoadError says plainly why it could not."""
         if threads:
             torch.set_num_threads(threads)
@@ -79,7 +81,10 @@ class TextModel:
             tokenizer.padding_side = "left"  # a causal LM continues from the right end of every row
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token
-        log.info("loaded %s on %s (%s)", name, device, model.dtype)
+        if compile:
+            # Shapes vary with every batch: compile for dynamic shapes rather than recompiling per shape.
+            model.forward = torch.compile(model.forward, dynamic=True)
+        log.info("loaded %s on %s (%s%s)", name, device, model.dtype, ", compiled" if compile else "")
         return cls(name, model, tokenizer, device)
 
     def count(self, texts: Sequence[str]) -> list[int]:
@@ -140,6 +145,8 @@ class TextModel:
 
 
 @lru_cache(maxsize=2)
-def cached_model(name: str, device: str = "auto", threads: int | None = None) -> TextModel:
+def cached_model(
+    name: str, device: str = "auto", threads: int | None = None, compile: bool = False
+) -> TextModel:
     """The process's model for `name`: loaded on first use (never at import, never before a fork)."""
-    return TextModel.load(name, device=device, threads=threads)
+    return TextModel.load(name, device=device, threads=threads, compile=compile)

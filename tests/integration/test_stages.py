@@ -17,20 +17,6 @@ from shared.stages import Stage, claim
 from tests.factories import BAD_INPUTS, create_job, rows
 
 
-@pytest.fixture
-def pipeline(db_url, test_models, configure):
-    small, large = test_models
-    configure(
-        DATABASE_URL=db_url,
-        RECAP_SMALL_MODEL=str(small),
-        RECAP_LARGE_MODEL=str(large),
-        RECAP_SUMMARY_TOKENS_MEDIUM="12",
-        RECAP_CHUNK_SUMMARY_TOKENS="12",
-        RECAP_DEVICE="cpu",
-    )
-    return db_url
-
-
 def view(url, job_id):
     with session_scope(url) as session:
         return repo.job_view(session, job_id=job_id)

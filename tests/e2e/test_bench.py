@@ -1,0 +1,35 @@
+"""`recap bench` end to end, small enough for CI: it runs, and its figures hang together."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_recap_bench_measures_direct_and_pipeline(pg_url, redis_url, team_dir, tmp_path) -> None:
+    env = os.environ | {"DATABASE_URL": pg_url, "REDIS_URL": redis_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "recap.cli", "bench", "--shape", "tiny", "--jobs", "8", "--batch", "4",
+         "--new-tokens", "8", "--out", str(tmp_path), "--json"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)  # stdout is the JSON alone: the stack's banners went to stderr
+
+    assert result["ratio"] == pytest.approx(result["pipeline_jobs_per_s"] / result["direct_jobs_per_s"])
+    assert result["batching_speedup"] == pytest.approx(
+        result["pipeline_jobs_per_s"] / result["pipeline_batch1_jobs_per_s"]
+    )
+    assert 0 < result["overhead_ms_p50"] <= result["overhead_ms_p95"]
+    assert 0 < result["latency_s_p50"] <= result["latency_s_p95"]
+    assert max(result["pipeline_batch_sizes_seen"]) > 1  # the pipeline really batched
+    assert result["settings"]["database"] == "postgresql" and result["machine"]["cpus"] >= 1
+    saved = json.loads((tmp_path / "throughput_tiny_b4_n8.json").read_text())
+    assert saved["pipeline_jobs_per_s"] == result["pipeline_jobs_per_s"] and len(saved["latencies_s"]) == 8
+    assert (tmp_path / "throughput_tiny_b4_n8.png").read_bytes()[:4] == b"\x89PNG"
