@@ -10,6 +10,5 @@ from shared.inference.textmodel import cached_model
 def summarizer(tier: Tier) -> Summarizer:
     settings = get_settings()
     tier_settings = settings.tier(tier)
-    return Summarizer(
-        cached_model(tier_settings.model, settings.device, settings.torch_threads), tier_settings
-    )
+    model = cached_model(tier_settings.model, settings.device, settings.torch_threads, settings.torch_compile)
+    return Summarizer(model, tier_settings)

@@ -97,3 +97,15 @@ def test_the_large_model_reads_whole_when_it_fits_else_chunks(large, dev_meeting
     assert (whole.chunks, whole.calls) == (1, 1)
     [chunked] = summarizer(large, tier="large").summarize([(meeting_turns(short_meeting), MEDIUM)])
     assert chunked.chunks > 1 and chunked.truncation_ratio == 0.0
+
+
+def test_the_compile_setting_reaches_the_workers_model(test_models, configure) -> None:
+    from shared.inference.summarizers import summarizer
+
+    configure(RECAP_SMALL_MODEL=str(test_models[0]), RECAP_DEVICE="cpu", RECAP_TORCH_COMPILE="true")
+    compiled = summarizer("small").model.model.forward
+    configure(RECAP_TORCH_COMPILE="false")
+    plain = summarizer("small").model.model.forward
+    # torch.compile wraps lazily (nothing compiles until a call), so this checks the wiring, not a compile.
+    assert hasattr(compiled, "_torchdynamo_orig_callable")
+    assert not hasattr(plain, "_torchdynamo_orig_callable")
