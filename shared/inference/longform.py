@@ -81,18 +81,15 @@ class Summarizer:
         overhead = max(model.count([model.prompt(i, "") for i in ALL_INSTRUCTIONS])) + 2
         self.budget = min(tier.chunk_tokens or tier.window, tier.window - overhead)
 
-    def _prompt(self, instruction: str, body: str) -> str:
-        return self.model.prompt(instruction, body)
-
     def _start(self, turns: Turns, length: SummaryLength) -> _Doc:
         units = units_of(turns, budget=self.budget, tokenizer=self.model)
         plan = pack(
             units, budget=self.budget, overlap=self.tier.overlap_tokens, max_chunks=self.tier.max_chunks
         )
         if len(plan.chunks) == 1:
-            prompts, final = [self._prompt(FINAL[length], plan.chunks[0].text)], True
+            prompts, final = [self.model.prompt(FINAL[length], plan.chunks[0].text)], True
         else:
-            prompts, final = [self._prompt(CHUNK, c.text) for c in plan.chunks], False
+            prompts, final = [self.model.prompt(CHUNK, c.text) for c in plan.chunks], False
         tokens = self.tier.final_tokens[length] if final else self.tier.chunk_summary_tokens
         return _Doc(length, prompts, tokens, final, plan)
 
@@ -102,12 +99,12 @@ class Summarizer:
         plan = pack(units, budget=self.budget, overlap=0, max_chunks=len(units))
         doc.levels += 1
         if len(plan.chunks) == 1:
-            doc.prompts = [self._prompt(FINAL_MERGE[doc.length], plan.chunks[0].text)]
+            doc.prompts = [self.model.prompt(FINAL_MERGE[doc.length], plan.chunks[0].text)]
             doc.max_new_tokens, doc.final = self.tier.final_tokens[doc.length], True
             return
         if len(plan.chunks) >= len(summaries):
             raise JobError("merge_stalled", f"{len(summaries)} summaries do not merge into fewer chunks")
-        doc.prompts = [self._prompt(MERGE, c.text) for c in plan.chunks]
+        doc.prompts = [self.model.prompt(MERGE, c.text) for c in plan.chunks]
         doc.max_new_tokens = self.tier.chunk_summary_tokens
 
     def _generate(self, docs: list[_Doc], *, scores: bool) -> list[list[Generation]]:
