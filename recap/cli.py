@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json as pyjson
 import logging
+import os
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +19,9 @@ from shared.config import get_settings
 from shared.db.models import JobStatus
 from shared.errors import InputError
 from shared.prompts import SummaryLength
+
+if TYPE_CHECKING:
+    from recap.cascade import Meeting
 
 app = typer.Typer(
     help="Recap: asynchronous meeting summarization.", no_args_is_help=True, add_completion=False
@@ -71,7 +76,7 @@ def submit(
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 600.0,
     json: Annotated[bool, typer.Option("--json", help="One JSON object per job per line.")] = False,
 ) -> None:
-    """Submit transcript files. With --wait, exits 1 unless every job ends `done`."""
+    """Submit transcript files. With --wait, exits 1 unless every job ends `done` (or `degraded`)."""
     settings = get_settings()
     celery = create_app(settings)
     try:
@@ -91,7 +96,7 @@ def submit(
     for v in views:
         v.gate, v.stages = None, []
     render.jobs(console, views, as_json=json)
-    if wait and any(v.status != JobStatus.DONE for v in views):
+    if wait and any(v.status not in (JobStatus.DONE, JobStatus.DEGRADED) for v in views):
         raise typer.Exit(1)
 
 
@@ -166,6 +171,157 @@ def bench(
     render.mapping(
         console, {k: v for k, v in result.items() if k not in ("overhead_ms", "latencies_s")}, as_json=json
     )
+
+
+DataOption = Annotated[Path, typer.Option("--data", help="Meetings, one JSON per line (QMSum's dev.jsonl).")]
+LimitOption = Annotated[int | None, typer.Option(help="Use only the first N meetings.")]
+
+
+def _meetings(data: Path, limit: int | None) -> list[Meeting]:
+    from recap import cascade
+
+    try:
+        return cascade.load_meetings(data, limit=limit)
+    except (InputError, OSError) as exc:
+        render.error(
+            console, exc if isinstance(exc, InputError) else InputError("unreadable", str(exc)), as_json=True
+        )
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def calibrate(
+    data: DataOption,
+    target_rate: Annotated[
+        float | None, typer.Option(min=0, max=1, help="Share of jobs to escalate.")
+    ] = None,
+    budget: Annotated[
+        float | None, typer.Option(min=0, help="Average USD per job; the rate follows from c_s and c_l.")
+    ] = None,
+    score: Annotated[str | None, typer.Option(help="The gate's score (default: RECAP_GATE_SCORE).")] = None,
+    online: Annotated[
+        bool, typer.Option(help="Write the online policy (running quantile), not a fixed one.")
+    ] = False,
+    large_cost: Annotated[
+        float | None, typer.Option(help="c_l in USD per job (default: measured on --large-sample meetings).")
+    ] = None,
+    large_sample: Annotated[
+        int, typer.Option(min=1, help="Meetings the large model runs on to measure c_l.")
+    ] = 3,
+    limit: LimitOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Gate file to write (default: RECAP_GATE_FILE, else <RECAP_VAR_DIR>/gate.json)."),
+    ] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Run the small model on calibration meetings; write the gate's thresholds where the stack reads them."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from services.gate.policy import rate_for_budget
+    from shared.config import GatePolicy, gate_file_path
+    from shared.scores import SCORES
+
+    settings = get_settings()
+    score = score or settings.gate_score
+    if (target_rate is None) == (budget is None):
+        raise typer.BadParameter("give exactly one of --target-rate and --budget")
+    if score not in SCORES:
+        raise typer.BadParameter(f"unknown score {score!r}; choose one of {', '.join(SCORES)}")
+    from recap import cascade
+
+    meetings = _meetings(data, limit)
+    small = cascade.run_tier(meetings, "small")
+    result = cascade.calibrate(small, rate=target_rate or 0.0)
+    values: dict[str, object] = {"gate_small_cost_usd": Decimal(str(result.small_cost_usd))}
+    if budget is not None:
+        c_l = large_cost
+        if c_l is None:
+            runs = cascade.run_tier(meetings[:large_sample], "large")
+            c_l = sum(r.cost_usd for r in runs) / len(runs)
+        rate = rate_for_budget(Decimal(str(budget)), Decimal(str(result.small_cost_usd)), Decimal(str(c_l)))
+        result = cascade.calibrate(small, rate=rate, large_cost_usd=c_l)
+        values |= {"gate_budget_per_job_usd": Decimal(str(budget)), "gate_large_cost_usd": Decimal(str(c_l))}
+    policy = (
+        GatePolicy.ONLINE if online else GatePolicy.BUDGET if budget is not None else GatePolicy.TARGET_RATE
+    )
+    path = out or gate_file_path()
+    values |= {
+        "gate_policy": policy,
+        "gate_score": score,
+        "gate_threshold": result.thresholds[score],
+        "gate_thresholds": result.thresholds,
+        "gate_target_rate": result.rate,
+        "gate_calibration": {
+            "data": str(data),
+            "meetings": len(meetings),
+            "small_model": settings.small_model,
+            "realized_rates": result.realized,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    }
+    if budget is None:
+        values["gate_budget_per_job_usd"] = None  # a rate calibration replaces an earlier budget one
+    cascade.write_gate_file(path, values)
+    overridden = sorted(k.upper() for k in values if f"RECAP_{k.upper()}" in os.environ)
+    render.calibration(console, result, score=score, policy=policy, path=path, as_json=json)
+    if overridden:
+        console.print(
+            f"[yellow]note[/]: RECAP_{', RECAP_'.join(overridden)} set in the environment override the file"
+        )
+
+
+@app.command("eval")
+def evaluate(
+    data: DataOption,
+    out: Annotated[Path, typer.Option(help="Folder for eval.json and the cost-quality plots.")],
+    limit: LimitOption = None,
+    draws: Annotated[int, typer.Option(min=1, help="Random-escalation draws averaged.")] = 20,
+    json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Run both models once per meeting; report ROUGE, rates, costs and cost-quality areas per score and baseline."""
+    from recap import cascade
+    from recap.evaluation import Row, plot
+    from recap.evaluation import evaluate as run_evaluation
+    from shared.scores import SCORES
+
+    meetings = _meetings(data, limit)
+    if missing := [m.id for m in meetings if not m.reference]:  # say so before any model runs
+        message = (
+            f"{len(missing)} meetings have no general_summary to score against: {', '.join(missing[:5])}"
+        )
+        render.error(console, InputError("no_reference", message), as_json=True)
+        raise typer.Exit(2)
+    small, large = cascade.run_tier(meetings, "small"), cascade.run_tier(meetings, "large")
+    small_rouge, large_rouge = cascade.rouge_table(small, meetings), cascade.rouge_table(large, meetings)
+    rows = [
+        Row(m.id, s.scores, sq, lq, s.cost_usd, lg.cost_usd)
+        for m, s, lg, sq, lq in zip(meetings, small, large, small_rouge, large_rouge, strict=True)
+    ]
+    report = run_evaluation(rows, scores=list(SCORES), primary="rougeL", random_draws=draws)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eval.json").write_text(
+        pyjson.dumps(
+            {
+                "report": report.model_dump(),
+                "jobs": [
+                    r.__dict__ | {"small_text": s.text, "large_text": lg.text}
+                    for r, s, lg in zip(rows, small, large, strict=True)
+                ],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    for metric in report.metrics:
+        plot(
+            report,
+            str(out / f"cost_quality_{metric}.png"),
+            title=f"{data.name}: {len(rows)} meetings",
+            metric=metric,
+        )
+    render.evaluation(console, report, out=out, as_json=json)
 
 
 @models_app.command("init-test")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -10,6 +13,10 @@ from rich.table import Table
 
 from shared.errors import JobError
 from shared.schemas import JobView, Turn
+
+if TYPE_CHECKING:
+    from recap.cascade import Calibration
+    from recap.evaluation import Report
 
 
 def _gate_cell(job: JobView) -> str:
@@ -19,10 +26,13 @@ def _gate_cell(job: JobView) -> str:
 
 
 def _outcome(job: JobView) -> str:
+    summary = job.summary or ""
+    summary = summary if len(summary) <= 400 else summary[:400] + " ..."
+    if job.error and job.summary:  # degraded: a summary, and why it is the small model's
+        return f"{summary}\n[yellow]{job.error.code}[/]: {job.error.message}"
     if job.error:
         return f"[red]{job.error.code}[/]: {job.error.message}"
-    summary = job.summary or ""
-    return summary if len(summary) <= 400 else summary[:400] + " ..."
+    return summary
 
 
 def jobs(console: Console, views: list[JobView], *, as_json: bool, title: str | None = None) -> None:
@@ -98,3 +108,45 @@ def mapping(console: Console, values: dict[str, object], *, as_json: bool) -> No
         return
     for key, value in values.items():
         console.print(f"[bold]{key}[/]: {value}")
+
+
+def calibration(
+    console: Console, result: Calibration, *, score: str, policy: str, path: Path, as_json: bool
+) -> None:
+    if as_json:
+        typer.echo(json.dumps({"policy": policy, "score": score, "gate_file": str(path)} | asdict(result)))
+        return
+    table = Table(title=f"thresholds for a {result.rate:.1%} escalation rate")
+    for column in ("score", "threshold", "escalates on this set"):
+        table.add_column(column)
+    for name, threshold in result.thresholds.items():
+        mark = " [bold]<- gate[/]" if name == score else ""
+        table.add_row(name + mark, f"{threshold:.6g}", f"{result.realized[name]:.1%}")
+    console.print(table)
+    console.print(
+        f"c_s = USD {result.small_cost_usd:.6f} per job"
+        + (f", c_l = USD {result.large_cost_usd:.6f}" if result.large_cost_usd is not None else "")
+        + f"\nwrote {policy} policy on {score} to {path}: the next `recap up` uses it"
+    )
+
+
+def evaluation(console: Console, report: Report, *, out: Path, as_json: bool) -> None:
+    if as_json:
+        typer.echo(report.model_dump_json())
+        return
+    table = Table(
+        title=f"cost-quality area per method, {report.jobs} meetings (normalized by the cost range)"
+    )
+    table.add_column("method")
+    for metric in report.metrics:
+        table.add_column(metric)
+    for name, curve in sorted(report.methods.items(), key=lambda kv: -kv[1].auc[report.primary]):
+        table.add_row(name, *(f"{curve.auc[m]:.4f}" for m in report.metrics))
+    for name, quality in (("always small", report.always_small), ("always large", report.always_large)):
+        table.add_row(f"[dim]{name}[/]", *(f"{quality[m]:.4f}" for m in report.metrics))
+    console.print(table)
+    lo, hi = report.cost_range
+    console.print(
+        f"cost per job: USD {lo:.6f} (always small) to {hi:.6f} (always large); best score: {report.best}"
+    )
+    console.print(f"wrote {out / 'eval.json'} and {len(report.metrics)} plots")

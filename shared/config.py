@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    JsonConfigSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from shared.cleaning import CLEANERS
 from shared.costs import DEFAULT_PRICES, Price
 from shared.prompts import SummaryLength
-from shared.scores import AGGREGATIONS
+from shared.scores import SCORES
 
 Tier = Literal["small", "large"]
+
+
+class GatePolicy(StrEnum):
+    THRESHOLD = "threshold"  # a fixed threshold
+    TARGET_RATE = "target_rate"  # the threshold that escalated the target rate of a calibration set
+    BUDGET = "budget"  # the same, for the rate an average budget per job buys
+    ONLINE = "online"  # a running quantile of recent scores, steered to the target rate
 
 
 @dataclass(frozen=True)
@@ -80,9 +95,32 @@ class Settings(BaseSettings):
     # Ingestion: named cleaning steps, in order (shared/cleaning.py: CLEANERS).
     cleaning: list[str] = ["annotation_tags"]
 
-    # Gate: escalate when the chosen margin aggregation is below the threshold (low margin = unsure).
+    # Gate (services/gate/policy.py): a job escalates when its score is on the unsure side of the threshold
+    # (below it for margins and log-probability, above it for entropy, length, truncation). `recap calibrate`
+    # writes these into the gate file (RECAP_GATE_FILE, else <RECAP_VAR_DIR>/gate.json), which every process
+    # reads; environment variables still override it.
+    gate_policy: GatePolicy = GatePolicy.THRESHOLD
     gate_score: str = "mean_margin"
-    gate_threshold: float = 0.35
+    gate_threshold: float = 0.35  # in the score's units; the online mode's threshold during its warm-up
+    gate_thresholds: dict[str, float] = {}  # every score's calibrated threshold, kept for reference
+    gate_target_rate: float = Field(0.25, ge=0, le=1)  # share of jobs to escalate (target_rate, online)
+    # Average USD per job (budget policy; online too, instead of the target rate): the cascade formula gives
+    # the rate, p = min(max((B - c_s) / c_l, 0), 1), from the per-job costs below.
+    gate_budget_per_job_usd: Decimal | None = Field(None, ge=0)
+    gate_small_cost_usd: Decimal = Field(Decimal("0.001"), ge=0)  # c_s; `recap calibrate` measures it
+    gate_large_cost_usd: Decimal = Field(Decimal("0.02"), gt=0)  # c_l, also what an escalation reserves
+    gate_margin_cut: float = Field(0.3, ge=0, le=1)  # low_margin_share counts tokens with a margin below it
+    gate_warmup_jobs: int = Field(20, ge=0)  # online: decisions on the fixed threshold before adapting
+    gate_online_window: int = Field(1000, ge=1)  # online: recent decisions the running quantile reads
+    # Online: a gap between the realized and the target rate is paid back over about this many jobs.
+    gate_online_correction_jobs: float = Field(20, gt=0)
+    gate_calibration: dict[str, Any] | None = None  # what calibrated these settings (written by calibrate)
+    # Hard budget guard on the large model, per period (UTC). Spend is reserved (gate_large_cost_usd) before
+    # an escalation and settled to the real cost; a job that finds a budget spent ends `degraded`.
+    budget_period: Literal["hour", "day", "month"] = "day"
+    budget_usd: Decimal | None = Field(None, ge=0)  # global; None: unlimited
+    tenant_budget_usd: Decimal | None = Field(None, ge=0)  # every tenant's; None: unlimited
+    tenant_budgets_usd: dict[str, Decimal] = {}  # per-tenant overrides of tenant_budget_usd
 
     # Prices: model id (or "device:<type>" fallback) -> unit prices. JSON in RECAP_PRICES overrides the table.
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
@@ -119,9 +157,23 @@ class Settings(BaseSettings):
     @field_validator("gate_score")
     @classmethod
     def _known_score(cls, name: str) -> str:
-        if name not in AGGREGATIONS:
-            raise ValueError(f"unknown gate score {name!r}; choose one of {', '.join(AGGREGATIONS)}")
+        if name not in SCORES:
+            raise ValueError(f"unknown gate score {name!r}; choose one of {', '.join(SCORES)}")
         return name
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The calibrated gate file sits between the environment and `.env`: a calibration outranks what `.env`
+        # said before it, an explicit environment variable outranks both.
+        gate = JsonConfigSettingsSource(settings_cls, json_file=gate_file_path())
+        return init_settings, env_settings, gate, dotenv_settings, file_secret_settings
 
     @field_validator("cleaning")
     @classmethod
@@ -181,6 +233,16 @@ class Settings(BaseSettings):
     def price_for(self, model: str, device: str) -> Price:
         """The unit price of a model, else of the device type it ran on."""
         return self.prices.get(model) or self.prices.get(f"device:{device.split(':')[0]}") or Price()
+
+
+def gate_file_path() -> Path:
+    """Where the calibrated gate settings are read from: RECAP_GATE_FILE, else <RECAP_VAR_DIR>/gate.json.
+
+    Read from the environment alone: the file is itself a settings source, so it cannot wait for the others.
+    """
+    if path := os.environ.get("RECAP_GATE_FILE"):
+        return Path(path)
+    return Path(os.environ.get("RECAP_VAR_DIR") or "var") / "gate.json"
 
 
 @lru_cache

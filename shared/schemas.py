@@ -34,8 +34,9 @@ class GateView(BaseModel):
     score_name: str
     score: float
     threshold: float
-    decision: str
+    decision: str  # accept | escalate | degraded
     policy: str
+    target_rate: float | None = None
     reason: str
 
 

@@ -1,9 +1,46 @@
-"""Aggregations of the small model's per-token margins: the gate's scores. Pure Python, no torch."""
+"""The gate's scores: aggregations of the small model's per-token statistics. Pure Python, no torch.
+
+Each score says which way is unsure: margins and log-probabilities are low when the model hesitates; entropy,
+the share of low-margin tokens, length and truncation are high. Thresholds stay in each score's own units.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass
+class TokenStats:
+    """One generate() call's emitted tokens: top-1 minus top-2 probability, entropy (nats), log p(chosen)."""
+
+    margins: list[float] = field(default_factory=list)
+    entropies: list[float] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What a job's small-model run leaves for scoring: its calls' token statistics and how much it read."""
+
+    calls: Sequence[TokenStats]
+    input_tokens: int = 0
+    truncation_ratio: float = 0.0
+
+
+class Unsure(StrEnum):
+    LOW = "low"  # a low value means the model was unsure (margins, log-probability)
+    HIGH = "high"  # a high value means unsure (entropy, low-margin share, length, truncation)
+
+
+@dataclass(frozen=True)
+class Score:
+    fn: Callable[[Generated, float], float]  # (the job's generation, the margin cut) -> value
+    unsure: Unsure
+    # What a job that emitted no token scores: as unsure as the score can be.
+    empty: float = 0.0
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -18,19 +55,41 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
 
 
-# Score name -> aggregation over a job's generation calls (one per chunk, one per merge, one final), each a list
-# of per-token margins. Token-level aggregations pool every call's tokens; the first-token margin is averaged
-# over calls. Low score = unsure = escalate.
-AGGREGATIONS: dict[str, Callable[[Sequence[Sequence[float]]], float]] = {
-    "first_margin": lambda calls: _mean([c[0] for c in calls if c]),
-    "mean_margin": lambda calls: _mean([m for c in calls for m in c]),
-    "min_margin": lambda calls: min(m for c in calls for m in c),
-    "p10_margin": lambda calls: _percentile([m for c in calls for m in c], 10),
+def _pooled(job: Generated, attr: str) -> list[float]:
+    return [v for call in job.calls for v in getattr(call, attr)]
+
+
+# Score name -> its aggregation over a job's calls (one per chunk, one per merge, one final). Token-level scores
+# pool every call's tokens; the first-token margin is averaged over calls.
+SCORES: dict[str, Score] = {
+    "first_margin": Score(lambda j, _: _mean([c.margins[0] for c in j.calls if c.margins]), Unsure.LOW),
+    "mean_margin": Score(lambda j, _: _mean(_pooled(j, "margins")), Unsure.LOW),
+    "min_margin": Score(lambda j, _: min(_pooled(j, "margins")), Unsure.LOW),
+    "p10_margin": Score(lambda j, _: _percentile(_pooled(j, "margins"), 10), Unsure.LOW),
+    "low_margin_share": Score(
+        lambda j, cut: _mean([float(m < cut) for m in _pooled(j, "margins")]), Unsure.HIGH, empty=1.0
+    ),
+    # Empty: the entropy of a uniform choice among 2**20 tokens, above any real vocabulary's.
+    "mean_entropy": Score(lambda j, _: _mean(_pooled(j, "entropies")), Unsure.HIGH, empty=math.log(2**20)),
+    "mean_logprob": Score(lambda j, _: _mean(_pooled(j, "logprobs")), Unsure.LOW, empty=-1e3),
+    "output_tokens": Score(lambda j, _: float(len(_pooled(j, "margins"))), Unsure.HIGH),
+    "input_tokens": Score(lambda j, _: float(j.input_tokens), Unsure.HIGH),
+    "truncation_ratio": Score(lambda j, _: j.truncation_ratio, Unsure.HIGH),
 }
 
+# Scores that need no emitted token: they keep their real value for a job that generated nothing.
+_TOKENLESS = {"output_tokens", "input_tokens", "truncation_ratio"}
 
-def aggregate(calls: Sequence[Sequence[float]]) -> dict[str, float]:
-    """Every aggregation of a job's margins; a job that generated no token is maximally unsure (all 0)."""
-    if not any(calls):
-        return dict.fromkeys(AGGREGATIONS, 0.0)
-    return {name: float(fn(calls)) for name, fn in AGGREGATIONS.items()}
+
+def aggregate(job: Generated, *, margin_cut: float) -> dict[str, float]:
+    """Every score of a job's generation; a job that emitted no token is maximally unsure on token scores."""
+    emitted = any(call.margins for call in job.calls)
+    return {
+        name: float(score.fn(job, margin_cut)) if emitted or name in _TOKENLESS else score.empty
+        for name, score in SCORES.items()
+    }
+
+
+def risk(name: str, value: float) -> float:
+    """The value on one axis where higher always means less sure: what ranks jobs for escalation."""
+    return value if SCORES[name].unsure is Unsure.HIGH else -value

@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from shared.config import get_settings
+from shared.db import budget
 from shared.db import repository as repo
 from shared.db.models import Job, JobStatus
 from shared.db.session import session_scope
@@ -84,7 +86,7 @@ def finish(
     False when a concurrent duplicate already moved the job: the caller must not enqueue the next stage again.
     """
     settings = get_settings()
-    repo.record_usage(
+    cost = repo.record_usage(
         session,
         job_id=job_id,
         stage=stage,
@@ -92,12 +94,15 @@ def finish(
         price=settings.price_for(usage.model, usage.device),
         price_version=settings.price_version,
     )
+    if stage is Stage.LARGE:
+        budget.settle(session, job_id=job_id, cost=cost)  # the reservation becomes the real cost
     return repo.move_status(session, job_id=job_id, expect=RUNS_IN[stage], to=to, **fields)
 
 
 def end_job(job_id: uuid.UUID, error: JobError) -> None:
     with session_scope() as session:
         ended = repo.end_with_error(session, job_id=job_id, error=error)
+        budget.settle(session, job_id=job_id, cost=Decimal(0))  # an escalation that never ran costs nothing
     log.log(
         logging.WARNING if ended else logging.INFO,
         "job ended: %s",

@@ -100,6 +100,13 @@ def test_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     )
 
 
+@pytest.fixture(autouse=True)
+def _no_calibrated_gate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gate file a developer calibrated in this checkout (var/gate.json) must not steer the tests."""
+    monkeypatch.setenv("RECAP_GATE_FILE", str(tmp_path_factory.mktemp("gate") / "gate.json"))
+    get_settings.cache_clear()
+
+
 @pytest.fixture
 def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
     """configure(DATABASE_URL=..., RECAP_GATE_THRESHOLD=...): environment for the code under test."""

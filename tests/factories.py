@@ -66,3 +66,16 @@ def write_meeting(folder: Path, meeting: dict[str, Any]) -> Path:
     path = folder / f"{meeting['id']}.json"
     path.write_text(json.dumps({"turns": meeting["turns"]}))
     return path
+
+
+def gating_job(url: str, scores: dict[str, float], tenant: str = "t1") -> uuid.UUID:
+    """A job the small model has summarized, with these gate scores, waiting for the gate."""
+    from shared.db.models import JobStatus
+
+    with session_scope(url) as session:
+        job = repo.create_job(session, raw=MEETING, tenant=tenant, source_name="meeting.txt")
+        job.status = JobStatus.GATING
+        session.add(job)
+        session.flush()
+        repo.save_summary(session, job_id=job.id, tier="small", model="small", text="we ship", scores=scores)
+        return job.id

@@ -6,19 +6,19 @@ import uuid
 
 from sqlmodel import Session
 
+from shared.config import get_settings
 from shared.db import repository as repo
 from shared.db.models import JobStatus
 from shared.inference.batch_stage import BatchOutcome, run_batch
 from shared.inference.longform import LongSummary, Summarizer, summary_fields
-from shared.scores import aggregate
+from shared.scores import Generated, aggregate
 from shared.stages import Stage, finish
 
 
 def gate_scores(done: LongSummary) -> dict[str, float]:
-    """What the gate sees: margins over every call, and how much of the transcript was read."""
-    return aggregate(done.margins) | {
-        "output_tokens": done.output_tokens,
-        "truncation_ratio": done.truncation_ratio,
+    """What the gate sees: every score of the generation, and how the transcript was read."""
+    generated = Generated(done.stats, done.transcript_tokens, done.truncation_ratio)
+    return aggregate(generated, margin_cut=get_settings().gate_margin_cut) | {
         "chunks": done.chunks,
         "calls": done.calls,
     }

@@ -17,7 +17,10 @@ def utcnow() -> datetime:
 
 
 class JobStatus(StrEnum):
-    """A job only moves forward: queued -> ingesting -> summarizing -> gating [-> escalated] -> an end state."""
+    """A job only moves forward: queued -> ingesting -> summarizing -> gating [-> escalated] -> an end state.
+
+    `degraded`: finished with the small summary because a large-model budget was spent (the reason is kept).
+    """
 
     QUEUED = "queued"
     INGESTING = "ingesting"
@@ -25,11 +28,12 @@ class JobStatus(StrEnum):
     GATING = "gating"
     ESCALATED = "escalated"
     DONE = "done"
+    DEGRADED = "degraded"
     REJECTED = "rejected"
     FAILED = "failed"
 
 
-TERMINAL = frozenset({JobStatus.DONE, JobStatus.REJECTED, JobStatus.FAILED})
+TERMINAL = frozenset({JobStatus.DONE, JobStatus.DEGRADED, JobStatus.REJECTED, JobStatus.FAILED})
 
 
 class Job(SQLModel, table=True):
@@ -104,12 +108,36 @@ class StageRun(SQLModel, table=True):
 
 
 class GateDecision(SQLModel, table=True):
+    """The gate's verdict: accept, escalate, or degraded (the policy escalated, a budget refused it)."""
+
+    # The online policy reads its recent decisions for one score in creation order.
+    __table_args__ = (Index("ix_gate_decision_policy_score_created", "policy", "score_name", "created_at"),)
+
     job_id: uuid.UUID = Field(foreign_key="job.id", primary_key=True, ondelete="CASCADE")
     score_name: str = Field(max_length=64)
     score: float
     threshold: float
     policy: str = Field(max_length=32)
+    target_rate: float | None = None  # the rate the policy aimed at (target_rate, budget, online)
     decision: str = Field(max_length=16)
     reason: str
     scores: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class BudgetSpend(SQLModel, table=True):
+    """Large-model spend of a scope ("global" or "tenant:<name>") in a period: reservations plus settled costs."""
+
+    scope: str = Field(primary_key=True, max_length=160)
+    period_start: datetime = Field(primary_key=True, sa_type=DateTime(timezone=True))
+    spent_usd: Decimal = Field(default=Decimal(0), sa_type=Numeric(18, 10))
+
+
+class BudgetReservation(SQLModel, table=True):
+    """What an escalation reserved; settled to the large stage's real cost, or released if it never ran."""
+
+    job_id: uuid.UUID = Field(foreign_key="job.id", primary_key=True, ondelete="CASCADE")
+    tenant: str = Field(max_length=128)
+    period_start: datetime = Field(sa_type=DateTime(timezone=True))
+    amount_usd: Decimal = Field(sa_type=Numeric(18, 10))
+    settled: bool = False

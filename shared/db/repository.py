@@ -17,7 +17,7 @@ from shared.errors import JobError
 from shared.schemas import ErrorInfo, GateView, JobView, StageView, SummaryView, Usage
 
 
-def _insert(session: Session, model: type[SQLModel], values: dict[str, Any]) -> Any:
+def insert_statement(session: Session, model: type[SQLModel], values: dict[str, Any]) -> Any:
     """An INSERT that knows ON CONFLICT, for Postgres and SQLite alike."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(model.__table__).values(**values)  # type: ignore[attr-defined]
@@ -26,7 +26,9 @@ def _insert(session: Session, model: type[SQLModel], values: dict[str, Any]) -> 
 def _upsert(session: Session, model: type[SQLModel], keys: Sequence[str], values: dict[str, Any]) -> None:
     updates = {k: v for k, v in values.items() if k not in keys}
     session.execute(
-        _insert(session, model, values).on_conflict_do_update(index_elements=list(keys), set_=updates)
+        insert_statement(session, model, values).on_conflict_do_update(
+            index_elements=list(keys), set_=updates
+        )
     )
 
 
@@ -94,7 +96,7 @@ def end_with_error(session: Session, *, job_id: uuid.UUID, error: JobError) -> b
 
 def count_delivery(session: Session, *, job_id: uuid.UUID, stage: str, attempt: int = 1) -> int:
     """Opens (or reopens, on redelivery) the stage's ledger row; returns how often the stage was delivered."""
-    stmt = _insert(
+    stmt = insert_statement(
         session,
         StageRun,
         {"job_id": job_id, "stage": stage, "attempt": attempt, "deliveries": 1, "started_at": utcnow()},
@@ -240,6 +242,7 @@ def job_view(session: Session, *, job_id: uuid.UUID) -> JobView | None:
             threshold=decision.threshold,
             decision=decision.decision,
             policy=decision.policy,
+            target_rate=decision.target_rate,
             reason=decision.reason,
         )
         if decision

@@ -17,6 +17,7 @@ from shared.inference.chunking import ChunkPlan, pack, units_of
 from shared.inference.textmodel import Generation, TextModel
 from shared.prompts import ALL_INSTRUCTIONS, CHUNK, FINAL, FINAL_MERGE, MERGE, SummaryLength
 from shared.schemas import Usage
+from shared.scores import TokenStats
 
 Turns = Sequence[tuple[str | None, str]]
 
@@ -29,8 +30,9 @@ class LongSummary:
     calls: int  # generate() rows spent on this document
     input_tokens: int
     output_tokens: int
+    transcript_tokens: int  # the whole transcript, in this model's tokens
     truncation_ratio: float  # share of transcript tokens no model call saw
-    margins: list[list[float]]  # per call, when scored
+    stats: list[TokenStats]  # per call, when scored
     seconds: float  # this document's share of the model time
     batch_size: int  # the largest generate() batch it was part of
 
@@ -157,8 +159,9 @@ class Summarizer:
                 calls=len(doc.gens),
                 input_tokens=sum(g.input_tokens for g in doc.gens),
                 output_tokens=sum(g.output_tokens for g in doc.gens),
+                transcript_tokens=doc.plan.total_tokens,
                 truncation_ratio=doc.plan.truncation_ratio,
-                margins=[g.margins for g in doc.gens] if scores else [],
+                stats=[g.stats for g in doc.gens] if scores else [],
                 seconds=doc.seconds,
                 batch_size=doc.batch_size,
             )

@@ -1,10 +1,12 @@
-"""Per-token margins, top-1 minus top-2 probability, from a generation's own logits."""
+"""Per-token uncertainty of a generation from its own logits: margin, entropy and log-probability of the choice."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
+
+from shared.scores import TokenStats
 
 
 def generated_mask(tokens: torch.Tensor, eos_token_ids: Sequence[int]) -> torch.Tensor:
@@ -14,17 +16,26 @@ def generated_mask(tokens: torch.Tensor, eos_token_ids: Sequence[int]) -> torch.
     return before == 0
 
 
-def token_margins(
+def token_stats(
     step_logits: Sequence[torch.Tensor], tokens: torch.Tensor, eos_token_ids: Sequence[int]
-) -> list[list[float]]:
-    """Margins of each row's generated tokens; `step_logits` are the T raw [B, V] logits, `tokens` the [B, T] ids.
+) -> list[TokenStats]:
+    """Statistics of each row's generated tokens; `step_logits` are the T raw [B, V] logits, `tokens` the [B, T] ids.
 
     Raw logits, not the processed scores: min-length and similar processors rewrite the distribution, and we
-    want the model's own uncertainty. One step at a time keeps memory at [B, V], not [B, T, V].
+    want the model's own uncertainty. The log-probability is of the emitted token (the argmax under greedy
+    decoding, except where a processor forced another). One step at a time keeps memory at [B, V], not [B, T, V].
     """
-    margins = torch.empty(tokens.shape, dtype=torch.float32)
+    shape = tokens.shape
+    margins, entropies, logprobs = torch.empty(shape), torch.empty(shape), torch.empty(shape)
     for t, logits in enumerate(step_logits):
-        top2 = logits.float().softmax(dim=-1).topk(2, dim=-1).values
+        logp = logits.float().log_softmax(dim=-1)
+        p = logp.exp()
+        top2 = p.topk(2, dim=-1).values
         margins[:, t] = (top2[:, 0] - top2[:, 1]).cpu()
+        entropies[:, t] = (-(p * logp).nan_to_num().sum(dim=-1)).cpu()
+        logprobs[:, t] = logp.gather(1, tokens[:, t : t + 1].to(logp.device)).squeeze(1).cpu()
     mask = generated_mask(tokens.cpu(), eos_token_ids)
-    return [row[keep].tolist() for row, keep in zip(margins, mask, strict=True)]
+    return [
+        TokenStats(margins=m[keep].tolist(), entropies=e[keep].tolist(), logprobs=lp[keep].tolist())
+        for m, e, lp, keep in zip(margins, entropies, logprobs, mask, strict=True)
+    ]

@@ -18,7 +18,8 @@ from transformers import (
 )
 
 from shared.errors import ModelLoadError
-from shared.inference.margins import generated_mask, token_margins
+from shared.inference.margins import generated_mask, token_stats
+from shared.scores import TokenStats
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class Generation:
     text: str
     input_tokens: int
     output_tokens: int
-    margins: list[float] = field(default_factory=list)
+    stats: TokenStats = field(default_factory=TokenStats)  # filled when generated with scores
 
 
 class TextModel:
@@ -116,7 +117,7 @@ class TextModel:
         min_new_tokens: int | None = None,
         scores: bool = False,
     ) -> list[Generation]:
-        """Greedy generation for a batch; with `scores`, each row's per-token margins too."""
+        """Greedy generation for a batch; with `scores`, each row's per-token uncertainty too."""
         enc = self.tokenizer(
             prompts, return_tensors="pt", padding=True, add_special_tokens=self.is_seq2seq
         ).to(self.device)
@@ -135,12 +136,14 @@ class TextModel:
         start = 1 if self.is_seq2seq else enc["input_ids"].shape[1]
         tokens = out.sequences[:, start:].cpu()
         mask = generated_mask(tokens, self.eos_token_ids)
-        margins = token_margins(out.logits, tokens, self.eos_token_ids) if scores else [[] for _ in prompts]
+        stats = (
+            token_stats(out.logits, tokens, self.eos_token_ids) if scores else [TokenStats() for _ in prompts]
+        )
         texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
         input_tokens = enc["attention_mask"].sum(dim=1).tolist()
         return [
-            Generation(text=text.strip(), input_tokens=int(n_in), output_tokens=int(keep.sum()), margins=m)
-            for text, n_in, keep, m in zip(texts, input_tokens, mask, margins, strict=True)
+            Generation(text=text.strip(), input_tokens=int(n_in), output_tokens=int(keep.sum()), stats=st)
+            for text, n_in, keep, st in zip(texts, input_tokens, mask, stats, strict=True)
         ]
 
 

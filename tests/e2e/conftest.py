@@ -64,34 +64,41 @@ class RunningStack:
         return self.proc.wait(timeout=90)
 
 
+def stack_env(var: Path, models: tuple[Path, Path], **env: str) -> dict[str, str]:
+    """What `recap up` (and any `recap` command beside it) runs with in these tests."""
+    small, large = models
+    full = (
+        os.environ
+        | {
+            "RECAP_VAR_DIR": str(var),
+            "RECAP_GATE_FILE": "",  # the stack's own: <var>/gate.json
+            "RECAP_SMALL_MODEL": str(small),
+            "RECAP_LARGE_MODEL": str(large),
+            "RECAP_SMALL_MAX_INPUT_TOKENS": "1024",
+            "RECAP_LARGE_MAX_INPUT_TOKENS": "1024",
+            "RECAP_SUMMARY_TOKENS_MEDIUM": "24",
+            "RECAP_SUMMARY_TOKENS_LONG": "32",
+            "RECAP_CHUNK_SUMMARY_TOKENS": "24",
+            "RECAP_FLOWER_PORT": str(free_port()),
+            "RECAP_DEVICE": "cpu",
+            "RECAP_TORCH_THREADS": "1",
+            "RECAP_LOG_LEVEL": "WARNING",
+        }
+        | env
+    )
+    for key in ("REDIS_URL", "DATABASE_URL"):
+        if not env.get(key):
+            full.pop(key, None)
+    full.setdefault("DATABASE_URL", f"sqlite:///{var / 'recap.db'}")
+    return full
+
+
 @pytest.fixture
 def start_stack(tmp_path: Path, test_models) -> Iterator[Callable[..., RunningStack]]:
-    small, large = test_models
     started: list[RunningStack] = []
 
     def start(**env: str) -> RunningStack:
-        full = (
-            os.environ
-            | {
-                "RECAP_VAR_DIR": str(tmp_path / "var"),
-                "RECAP_SMALL_MODEL": str(small),
-                "RECAP_LARGE_MODEL": str(large),
-                "RECAP_SMALL_MAX_INPUT_TOKENS": "1024",
-                "RECAP_LARGE_MAX_INPUT_TOKENS": "1024",
-                "RECAP_SUMMARY_TOKENS_MEDIUM": "24",
-                "RECAP_SUMMARY_TOKENS_LONG": "32",
-                "RECAP_CHUNK_SUMMARY_TOKENS": "24",
-                "RECAP_FLOWER_PORT": str(free_port()),
-                "RECAP_DEVICE": "cpu",
-                "RECAP_TORCH_THREADS": "1",
-                "RECAP_LOG_LEVEL": "WARNING",
-            }
-            | env
-        )
-        for key in ("REDIS_URL", "DATABASE_URL"):
-            if not env.get(key):
-                full.pop(key, None)
-        full.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'var' / 'recap.db'}")
+        full = stack_env(tmp_path / "var", test_models, **env)
         proc = subprocess.Popen([*RECAP, "up"], env=full, stdout=subprocess.DEVNULL)
         stack = RunningStack(full, proc)
         started.append(stack)
@@ -102,3 +109,75 @@ def start_stack(tmp_path: Path, test_models) -> Iterator[Callable[..., RunningSt
     for stack in started:
         if stack.proc.poll() is None:
             stack.stop()
+
+
+class GateWorker:
+    """The real gate worker (the stack's own command) on one queue, fed by `decide`."""
+
+    def __init__(self, settings: Settings, proc: subprocess.Popen[bytes]) -> None:
+        self.settings = settings
+        self.proc = proc
+        self.app = create_app(settings)
+
+    def decide(self, job_ids: list, timeout: float = 180) -> list[dict]:
+        """Sends every job to the gate queue; returns their decisions once all are made."""
+        from sqlmodel import select
+
+        from shared.db.models import GateDecision, Job
+        from shared.db.session import session_scope
+        from shared.task_names import GATE
+
+        for job_id in job_ids:
+            self.app.send_task(GATE, kwargs={"job_id": str(job_id)})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "the gate worker exited"
+            with session_scope(self.settings.database_url) as session:
+                found = session.exec(
+                    select(GateDecision, Job)
+                    .join(Job, Job.id == GateDecision.job_id)  # type: ignore[arg-type]
+                    .where(GateDecision.job_id.in_(job_ids))  # type: ignore[attr-defined]
+                ).all()
+                if len(found) == len(job_ids):
+                    by_id = {
+                        d.job_id: d.model_dump() | {"status": j.status, "error_code": j.error_code}
+                        for d, j in found
+                    }
+                    return [by_id[j] for j in job_ids]
+            time.sleep(0.2)
+        raise TimeoutError(f"the gate decided {len(found)} of {len(job_ids)} jobs")
+
+
+@pytest.fixture
+def start_gate(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., GateWorker]]:
+    import redis as redis_client
+
+    from recap.stack import WorkerSpec, worker_command
+
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(database_url: str, concurrency: int = 2, **env: str) -> GateWorker:
+        redis_client.Redis.from_url(redis_url).flushdb()  # no message from an earlier test
+        full = (
+            os.environ
+            | {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "RECAP_LOG_LEVEL": "WARNING"}
+            | env
+        )
+        for key, value in full.items():
+            monkeypatch.setenv(key, value)  # what this process reads too (Settings for the test's own app)
+        settings = Settings()
+        command = worker_command(WorkerSpec("gate", "gate", concurrency), settings)
+        proc = subprocess.Popen(command, env=full, stdout=subprocess.DEVNULL)
+        procs.append(proc)
+        worker = GateWorker(settings, proc)
+        deadline = time.monotonic() + 60
+        while not worker.app.control.ping(timeout=0.5):
+            assert proc.poll() is None and time.monotonic() < deadline, "the gate worker did not start"
+        return worker
+
+    yield start
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)

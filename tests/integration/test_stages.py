@@ -55,6 +55,82 @@ def test_escalated_job_gets_the_large_summary_and_its_cost(pipeline, configure) 
     assert sorted(t for t, _ in rows(pipeline, job_id)["summaries"]) == ["large", "small"]
 
 
+def budget_rows(url, job_id):
+    from sqlmodel import select
+
+    from shared.db.models import BudgetReservation, BudgetSpend
+
+    with session_scope(url) as session:
+        reservation = session.get(BudgetReservation, job_id)
+        spend = {s.scope: Decimal(s.spent_usd) for s in session.exec(select(BudgetSpend)).all()}
+        return (reservation.amount_usd, reservation.settled) if reservation else None, spend
+
+
+def test_an_escalation_reserves_its_budget_and_settles_to_the_real_cost(pipeline, configure) -> None:
+    configure(RECAP_GATE_THRESHOLD="1.01", RECAP_BUDGET_USD="1", RECAP_GATE_LARGE_COST_USD="0.25")
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id) and summarize_job(job_id) and gate_job(job_id)
+    reservation, spend = budget_rows(pipeline, job_id)
+    assert reservation == (Decimal("0.25"), False)
+    assert spend == {"global": Decimal("0.25"), "tenant:t1": Decimal("0.25")}
+
+    summarize_large_job(job_id)
+    large_cost = Decimal(str(next(s.cost_usd for s in view(pipeline, job_id).stages if s.stage == "large")))
+    reservation, spend = budget_rows(pipeline, job_id)
+    assert 0 < large_cost < Decimal("0.25")
+    assert reservation == (pytest.approx(large_cost), True)
+    assert spend["global"] == spend["tenant:t1"] == pytest.approx(large_cost)
+
+
+def test_an_escalation_that_fails_gives_its_reservation_back(pipeline, configure) -> None:
+    configure(RECAP_GATE_THRESHOLD="1.01", RECAP_TENANT_BUDGET_USD="1", RECAP_GATE_LARGE_COST_USD="0.25")
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id) and summarize_job(job_id) and gate_job(job_id)
+    configure(RECAP_LARGE_MODEL="/nonexistent/model")  # the large stage cannot run
+    summarize_large_job(job_id)
+
+    job = view(pipeline, job_id)
+    assert (job.status, job.error.code) == ("failed", "model_unavailable")
+    reservation, spend = budget_rows(pipeline, job_id)
+    assert reservation == (Decimal(0), True) and spend == {"global": 0, "tenant:t1": 0}
+
+
+def test_a_spent_budget_degrades_the_job_to_its_small_summary(pipeline, configure) -> None:
+    configure(RECAP_GATE_THRESHOLD="1.01", RECAP_TENANT_BUDGET_USD="0.1", RECAP_GATE_LARGE_COST_USD="0.25")
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id) and summarize_job(job_id)
+    assert gate_job(job_id) is False  # nothing for the large model
+
+    job = view(pipeline, job_id)
+    assert (job.status, job.tier, job.error.code) == ("degraded", "small", "tenant_budget_spent")
+    assert job.summary and "tenant 't1'" in job.error.message and "USD 0.1" in job.error.message
+    assert job.gate.decision == "degraded" and "budget" in job.gate.reason
+    assert budget_rows(pipeline, job_id) == ((0, True), {"global": 0, "tenant:t1": 0})  # refused, kept
+
+
+def test_a_job_reserves_once_however_often_it_is_delivered(db_url) -> None:
+    from datetime import UTC, datetime
+
+    from shared.db import budget
+
+    job_id, other, period = create_job(db_url), create_job(db_url), datetime(2026, 11, 21, tzinfo=UTC)
+    limits = {"global": Decimal("1"), "tenant:t1": None}
+    for _ in range(3):  # a duplicate delivery of the gate task reserves nothing more
+        with session_scope(db_url) as session:
+            refusal = budget.reserve(
+                session, job_id=job_id, tenant="t1", period=period, amount=Decimal("0.4"), limits=limits
+            )
+        assert refusal is None
+    with session_scope(db_url) as session:
+        assert budget.spent(session, scope="global", period=period) == Decimal("0.4")
+        # Another job no longer fits under the limit: refused with the scope, its limit and what is spent.
+        refusal = budget.reserve(
+            session, job_id=other, tenant="t1", period=period, amount=Decimal("0.7"), limits=limits
+        )
+        assert refusal == budget.Refusal("global", Decimal("1"), Decimal("0.4"))
+        assert budget.spent(session, scope="tenant:t1", period=period) == Decimal("0.4")
+
+
 def test_a_redelivered_message_changes_nothing(pipeline, configure) -> None:
     configure(RECAP_GATE_THRESHOLD="1.01")
     job_id = create_job(pipeline)

@@ -27,3 +27,44 @@ def test_an_unknown_gate_score_is_refused_at_startup() -> None:
 def test_visibility_timeout_must_exceed_the_stage_time_limit() -> None:
     with pytest.raises(ValidationError, match="VISIBILITY_TIMEOUT"):
         Settings(visibility_timeout_s=600, stage_time_limit_s=900)
+
+
+def test_the_gate_file_outranks_dotenv_and_the_environment_outranks_it(monkeypatch, tmp_path) -> None:
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "RECAP_GATE_THRESHOLD=0.1\nRECAP_GATE_SCORE=min_margin\nRECAP_GATE_TARGET_RATE=0.4\n"
+    )
+    monkeypatch.delenv("RECAP_GATE_FILE")  # the default place: <RECAP_VAR_DIR>/gate.json
+    monkeypatch.setenv("RECAP_VAR_DIR", str(tmp_path / "state"))
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "gate.json").write_text(
+        json.dumps({"gate_policy": "online", "gate_threshold": 0.7, "gate_score": "mean_entropy"})
+    )
+    monkeypatch.setenv("RECAP_GATE_SCORE", "p10_margin")
+    settings = Settings()
+    assert settings.gate_policy == "online" and settings.gate_threshold == 0.7  # the file beat .env
+    assert settings.gate_score == "p10_margin"  # the environment beat the file
+    assert settings.gate_target_rate == 0.4  # .env still supplies what the file does not say
+
+
+def test_a_broken_gate_file_stops_startup_with_its_reason(monkeypatch, tmp_path) -> None:
+    path = tmp_path / "gate.json"
+    path.write_text('{"gate_policy": "sometimes"}')
+    monkeypatch.setenv("RECAP_GATE_FILE", str(path))
+    with pytest.raises(ValidationError, match="gate_policy"):
+        Settings(_env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("period", "start"),
+    [("hour", "2026-11-21T18:00:00"), ("day", "2026-11-21T00:00:00"), ("month", "2026-11-01T00:00:00")],
+)
+def test_budget_periods_start_on_utc_boundaries(period: str, start: str) -> None:
+    from datetime import UTC, datetime
+
+    from shared.db.budget import period_start
+
+    now = datetime(2026, 11, 21, 18, 42, 7, 123, tzinfo=UTC)
+    assert period_start(now, period) == datetime.fromisoformat(start).replace(tzinfo=UTC)

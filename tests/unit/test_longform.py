@@ -42,7 +42,7 @@ def test_a_transcript_that_fits_takes_one_call(small) -> None:
         [([("Ann", "we ship friday"), ("Bo", "agreed")], MEDIUM)], scores=True
     )
     assert (done.chunks, done.levels, done.calls, done.truncation_ratio) == (1, 1, 1, 0.0)
-    assert len(done.margins) == 1 and len(done.margins[0]) == done.output_tokens <= 24
+    assert len(done.stats) == 1 and len(done.stats[0].margins) == done.output_tokens <= 24
 
 
 def test_a_long_meeting_is_read_whole_in_chunks_and_merged(small, dev_meetings) -> None:
@@ -52,8 +52,8 @@ def test_a_long_meeting_is_read_whole_in_chunks_and_merged(small, dev_meetings) 
 
     assert done.chunks > 20 and done.truncation_ratio == 0.0
     assert done.levels >= 3  # chunks -> merges -> final: recursion was needed at a 256-token window
-    assert done.calls > done.chunks and len(done.margins) == done.calls
-    assert sum(len(m) for m in done.margins) == done.output_tokens
+    assert done.calls > done.chunks and len(done.stats) == done.calls
+    assert sum(len(s.margins) for s in done.stats) == done.output_tokens
     assert (
         done.input_tokens > small.count([" ".join(t for _, t in meeting_turns(meeting))])[0]
     )  # plus overlap
@@ -68,8 +68,10 @@ def test_documents_summarized_together_match_one_at_a_time(small, dev_meetings) 
     alone = [tool.summarize([doc], scores=True)[0] for doc in docs]
     for t, a in zip(together, alone, strict=True):
         assert (t.text, t.chunks, t.calls, t.input_tokens) == (a.text, a.chunks, a.calls, a.input_tokens)
-        for tm, am in zip(t.margins, a.margins, strict=True):
-            assert tm == pytest.approx(am, abs=1e-5)
+        for ts, als in zip(t.stats, a.stats, strict=True):
+            assert ts.margins == pytest.approx(als.margins, abs=1e-5)
+            assert ts.entropies == pytest.approx(als.entropies, abs=1e-4)
+            assert ts.logprobs == pytest.approx(als.logprobs, abs=1e-4)
     assert together[0].chunks > 1 and max(d.batch_size for d in together) == 4
 
 
@@ -78,7 +80,7 @@ def test_summary_length_picks_the_instruction_and_the_final_budget(small, dev_me
     turns = meeting_turns(dev_meetings[0])[:20]
     short, long = tool.summarize([(turns, SummaryLength.SHORT), (turns, SummaryLength.LONG)], scores=True)
     assert short.calls == long.calls == 1
-    assert len(short.margins[0]) <= 18 < 40 >= len(long.margins[0])
+    assert len(short.stats[0].margins) <= 18 < 40 >= len(long.stats[0].margins)
     assert short.input_tokens != long.input_tokens  # different instructions
 
 

@@ -1,0 +1,117 @@
+"""The hard budget guard's ledger: large-model spend per scope and period, reserved before each escalation.
+
+A reservation is one conditional UPDATE per scope (`spent + amount <= limit`). The row lock it takes makes
+concurrent gates queue on it, and each re-checks the condition against the committed spend, so together
+they can never reserve past a limit (Postgres re-evaluates the WHERE clause after the lock; SQLite has
+one writer at a time).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import update
+from sqlmodel import Session
+
+from shared.db.models import BudgetReservation, BudgetSpend
+from shared.db.repository import insert_statement
+
+GLOBAL = "global"
+
+
+def tenant_scope(tenant: str) -> str:
+    return f"tenant:{tenant}"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an escalation could not be paid for."""
+
+    scope: str
+    limit: Decimal
+    spent: Decimal
+
+
+def _add(session: Session, *, scope: str, period: datetime, amount: Decimal, limit: Decimal | None) -> bool:
+    session.execute(
+        insert_statement(
+            session, BudgetSpend, {"scope": scope, "period_start": period, "spent_usd": 0}
+        ).on_conflict_do_nothing(index_elements=["scope", "period_start"])
+    )
+    spent = BudgetSpend.__table__.c.spent_usd  # type: ignore[attr-defined]
+    stmt = (
+        update(BudgetSpend)
+        .where(BudgetSpend.scope == scope, BudgetSpend.period_start == period)  # type: ignore[arg-type]
+        .values(spent_usd=spent + amount)
+    )
+    if limit is not None:
+        stmt = stmt.where(spent + amount <= limit)
+    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+
+
+def spent(session: Session, *, scope: str, period: datetime) -> Decimal:
+    row = session.get(BudgetSpend, (scope, period))
+    return Decimal(row.spent_usd) if row else Decimal(0)
+
+
+def reserve(
+    session: Session,
+    *,
+    job_id: uuid.UUID,
+    tenant: str,
+    period: datetime,
+    amount: Decimal,
+    limits: dict[str, Decimal | None],
+) -> Refusal | None:
+    """Reserves `amount` in every scope of `limits` (None: no limit, spend still counted), or in none of them.
+
+    Once per job: a duplicate delivery finds the job's row (its insert waits for the first one's commit) and
+    reserves nothing more. A refusal is kept as a settled zero reservation, so a duplicate cannot retry it.
+    """
+    row = {"job_id": job_id, "tenant": tenant, "period_start": period, "amount_usd": amount, "settled": False}
+    claimed = session.execute(
+        insert_statement(session, BudgetReservation, row)
+        .on_conflict_do_nothing(index_elements=["job_id"])
+        .returning(BudgetReservation.__table__.c.job_id)  # type: ignore[attr-defined]
+    ).first()
+    if claimed is None:
+        return None
+    done: list[str] = []
+    for scope, limit in limits.items():
+        if not _add(session, scope=scope, period=period, amount=amount, limit=limit):
+            for back in done:  # we hold these rows' locks: giving the amount back is atomic for others
+                _add(session, scope=back, period=period, amount=-amount, limit=None)
+            session.execute(
+                update(BudgetReservation)
+                .where(BudgetReservation.job_id == job_id)  # type: ignore[arg-type]
+                .values(amount_usd=0, settled=True)
+            )
+            assert limit is not None  # an unlimited scope always accepts
+            return Refusal(scope, limit, spent(session, scope=scope, period=period))
+        done.append(scope)
+    return None
+
+
+def settle(session: Session, *, job_id: uuid.UUID, cost: Decimal) -> None:
+    """Replaces a job's open reservation by its real cost (0 releases it); no-op without one."""
+    reservation = session.get(BudgetReservation, job_id, with_for_update=True)
+    if reservation is None or reservation.settled:
+        return
+    delta = cost - Decimal(reservation.amount_usd)
+    for scope in (GLOBAL, tenant_scope(reservation.tenant)):
+        _add(session, scope=scope, period=reservation.period_start, amount=delta, limit=None)
+    reservation.amount_usd, reservation.settled = cost, True
+    session.add(reservation)
+
+
+def period_start(now: datetime, period: str) -> datetime:
+    """The start of the budget period holding `now` (UTC): its hour, day or month."""
+    start = now.replace(minute=0, second=0, microsecond=0)
+    if period in ("day", "month"):
+        start = start.replace(hour=0)
+    if period == "month":
+        start = start.replace(day=1)
+    return start
