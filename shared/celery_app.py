@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
+
+from celery import Celery, signals
 
 from shared.config import Settings, get_settings
+from shared.logs import configure
 from shared.task_names import ROUTES
 
 
@@ -35,6 +38,16 @@ def create_app(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=False,
     )
     return app
+
+
+@signals.setup_logging.connect
+def worker_logs(loglevel: Any = None, **_: Any) -> None:
+    """Workers log as the settings say (JSON lines with job ids by default); Celery's own setup is skipped.
+
+    Each worker module also calls it at import, so even Celery's start-up warnings come out in that format.
+    """
+    settings = get_settings()
+    configure(loglevel or settings.log_level, settings.log_format)
 
 
 app = create_app()

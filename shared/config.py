@@ -144,6 +144,11 @@ class Settings(BaseSettings):
         None  # "user:password"; without it the local Flower listens on loopback only
     )
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"  # json: one object per line, each with its job_id
+    # Prometheus metrics (recap/metrics.py): `recap up` serves them, as does `recap metrics` in a deployment.
+    metrics_port: int = Field(9808, ge=1, le=65535)
+    metrics_address: str = "127.0.0.1"
+    migrate_wait_s: float = Field(600, gt=0)  # `recap migrate --wait` gives up after this long
 
     @field_validator("database_url")
     @classmethod

@@ -19,6 +19,7 @@ from shared.db import repository as repo
 from shared.db.models import Job, JobStatus
 from shared.db.session import session_scope
 from shared.errors import JobError
+from shared.logs import job_context
 from shared.schemas import Usage
 
 log = logging.getLogger(__name__)
@@ -113,13 +114,17 @@ def end_job(job_id: uuid.UUID, error: JobError) -> None:
 
 @contextmanager
 def job_errors(job_id: uuid.UUID) -> Iterator[None]:
-    """Turns any error inside a stage into an ended job with a code, except a lost database (retried)."""
-    try:
-        yield
-    except JobError as error:
-        end_job(job_id, error)
-    except OperationalError:
-        raise  # the database went away: the task retries, the job keeps its state
-    except Exception as exc:  # a bug must not leave the job stuck mid-pipeline
-        log.exception("stage crashed", extra={"job_id": str(job_id)})
-        end_job(job_id, JobError("internal_error", f"{type(exc).__name__}: {exc}"))
+    """Turns any error inside a stage into an ended job with a code, except a lost database (retried).
+
+    Every log line written inside carries the job's id.
+    """
+    with job_context(job_id):
+        try:
+            yield
+        except JobError as error:
+            end_job(job_id, error)
+        except OperationalError:
+            raise  # the database went away: the task retries, the job keeps its state
+        except Exception as exc:  # a bug must not leave the job stuck mid-pipeline
+            log.exception("stage crashed")
+            end_job(job_id, JobError("internal_error", f"{type(exc).__name__}: {exc}"))

@@ -21,3 +21,19 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(url: str | None = None) -> None:
     command.upgrade(alembic_config(url), "head")
+
+
+def at_head(url: str | None = None) -> bool:
+    """True when the database's schema is the latest migration's."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    config = alembic_config(url)
+    head = ScriptDirectory.from_config(config).get_current_head()
+    engine = create_engine(url or get_settings().database_url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision() == head
+    finally:
+        engine.dispose()

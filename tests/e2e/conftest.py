@@ -80,6 +80,7 @@ def stack_env(var: Path, models: tuple[Path, Path], **env: str) -> dict[str, str
             "RECAP_SUMMARY_TOKENS_LONG": "32",
             "RECAP_CHUNK_SUMMARY_TOKENS": "24",
             "RECAP_FLOWER_PORT": str(free_port()),
+            "RECAP_METRICS_PORT": str(free_port()),
             "RECAP_DEVICE": "cpu",
             "RECAP_TORCH_THREADS": "1",
             "RECAP_LOG_LEVEL": "WARNING",
@@ -114,9 +115,10 @@ def start_stack(tmp_path: Path, test_models) -> Iterator[Callable[..., RunningSt
 class GateWorker:
     """The real gate worker (the stack's own command) on one queue, fed by `decide`."""
 
-    def __init__(self, settings: Settings, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, settings: Settings, proc: subprocess.Popen[bytes], log: Path) -> None:
         self.settings = settings
         self.proc = proc
+        self.log = log
         self.app = create_app(settings)
 
     def decide(self, job_ids: list, timeout: float = 180) -> list[dict]:
@@ -169,9 +171,12 @@ def start_gate(
             monkeypatch.setenv(key, value)  # what this process reads too (Settings for the test's own app)
         settings = Settings()
         command = worker_command(WorkerSpec("gate", "gate", concurrency), settings)
-        proc = subprocess.Popen(command, env=full, stdout=subprocess.DEVNULL)
+        log = (tmp_path / f"gate-{len(procs)}.log").open(
+            "w"
+        )  # the worker's log lines, for tests that read them
+        proc = subprocess.Popen(command, env=full, stdout=subprocess.DEVNULL, stderr=log)
         procs.append(proc)
-        worker = GateWorker(settings, proc)
+        worker = GateWorker(settings, proc, Path(log.name))
         deadline = time.monotonic() + 60
         while not worker.app.control.ping(timeout=0.5):
             assert proc.poll() is None and time.monotonic() < deadline, "the gate worker did not start"

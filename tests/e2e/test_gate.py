@@ -186,3 +186,21 @@ def test_recap_up_uses_what_recap_calibrate_wrote(
     assert {(d["gate"]["policy"], d["gate"]["threshold"]) for d in details} == {
         ("target_rate", written["thresholds"]["mean_margin"])
     }
+
+
+def test_worker_logs_are_json_lines_with_the_job_id(pg_url, start_gate) -> None:
+    import json
+
+    gate = start_gate(pg_url, RECAP_LOG_LEVEL="INFO", RECAP_LOG_FORMAT="json", RECAP_GATE_THRESHOLD="0.5")
+    ids = jobs_with(pg_url, [0.9, 0.2, 0.6])
+    gate.decide(ids)
+    gate.proc.terminate()
+    gate.proc.wait(timeout=30)
+
+    lines = [line for line in gate.log.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line, start-up warnings included
+    assert records and all({"time", "level", "logger", "message", "job_id"} <= set(r) for r in records)
+    # Every line about a task names its job: Celery's own "received"/"succeeded" lines included.
+    about_tasks = [r for r in records if "gate.decide[" in r["message"]]
+    assert len(about_tasks) >= 2 * len(ids)
+    assert {r["job_id"] for r in about_tasks} == {str(i) for i in ids}

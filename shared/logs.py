@@ -1,0 +1,78 @@
+"""Structured logs: one JSON object per line, each with the job it is about (`job_id`, null when none).
+
+The job comes from the context a stage sets while it works on a job, or, for Celery's own task lines
+("received", "succeeded"), from the task's kwargs: every task carries exactly one `job_id`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from pythonjsonlogger.json import JsonFormatter
+
+current_job: ContextVar[str | None] = ContextVar("current_job", default=None)
+_KWARGS_JOB = re.compile(r"['\"]job_id['\"]: ['\"]([0-9a-f-]{36})['\"]")
+
+
+@contextmanager
+def job_context(job_id: uuid.UUID | str) -> Iterator[None]:
+    """Every log line written inside carries this job id."""
+    token = current_job.set(str(job_id))
+    try:
+        yield
+    finally:
+        current_job.reset(token)
+
+
+class JobIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "job_id", None) is None:
+            job = current_job.get()
+            data = getattr(record, "data", None)
+            if job is None and isinstance(data, dict):  # Celery's task lines pass their context as `data`
+                found = _KWARGS_JOB.search(str(data.get("kwargs", "")))
+                job = found.group(1) if found else None
+            record.job_id = job
+        return True
+
+
+def json_handler(stream: object = None) -> logging.Handler:
+    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
+    handler.setFormatter(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(processName)s %(message)s %(job_id)s",
+            rename_fields={
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+                "processName": "process",
+            },
+            timestamp=False,
+        )
+    )
+    handler.addFilter(JobIdFilter())
+    return handler
+
+
+def configure(level: str, fmt: str, logger: logging.Logger | None = None) -> None:
+    """Replaces the handlers of `logger` (the root by default) with one that writes `fmt` (json | text)."""
+    target = logger or logging.getLogger()
+    logging.captureWarnings(True)  # warnings become log lines too, in the same format
+    for handler in list(target.handlers):
+        target.removeHandler(handler)
+    if fmt == "json":
+        target.addHandler(json_handler())
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(job_id)s]: %(message)s")
+        )
+        handler.addFilter(JobIdFilter())
+        target.addHandler(handler)
+    target.setLevel(level)
