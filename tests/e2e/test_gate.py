@@ -114,7 +114,9 @@ def test_online_mode_holds_a_25_percent_target_over_400_jobs(pg_url, start_gate)
 def spend_and_reservations(url: str) -> tuple[dict[str, Decimal], dict[str, int]]:
     with session_scope(url) as session:
         spend = {s.scope: s.spent_usd for s in session.exec(select(BudgetSpend)).all()}
-        tenants = [r.tenant for r in session.exec(select(BudgetReservation)).all()]
+        rows = session.exec(select(BudgetReservation)).all()
+    tenants = [r.tenant for r in rows if r.amount_usd > 0]  # refusals are kept as settled zero reservations
+    assert len(rows) - len(tenants) == sum(r.settled and r.amount_usd == 0 for r in rows)
     return spend, {t: tenants.count(t) for t in set(tenants)}
 
 
