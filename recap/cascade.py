@@ -11,12 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.gate.policy import escalates, threshold_for_rate
 from services.ingestion.parse import parse
 from services.small_model.summarize import gate_scores
 from shared.config import Tier, get_settings
 from shared.costs import stage_cost
 from shared.errors import InputError
 from shared.inference.summarizers import summarizer
+from shared.scores import SCORES
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,6 @@ class Calibration:
 
 def calibrate(small: Sequence[TierRun], *, rate: float, large_cost_usd: float | None = None) -> Calibration:
     """Every score's threshold for `rate` on these small-model runs (the rate-quantile of the score)."""
-    from services.gate.policy import escalates, threshold_for_rate
-    from shared.scores import SCORES
-
     thresholds, realized = {}, {}
     for name in SCORES:
         values = [r.scores[name] for r in small]

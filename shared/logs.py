@@ -42,37 +42,24 @@ class JobIdFilter(logging.Filter):
         return True
 
 
-def json_handler(stream: object = None) -> logging.Handler:
-    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
-    handler.setFormatter(
-        JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(processName)s %(message)s %(job_id)s",
-            rename_fields={
-                "asctime": "time",
-                "levelname": "level",
-                "name": "logger",
-                "processName": "process",
-            },
-            timestamp=False,
-        )
+def _formatter(fmt: str) -> logging.Formatter:
+    if fmt == "text":
+        return logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(job_id)s]: %(message)s")
+    return JsonFormatter(
+        "%(asctime)s %(levelname)s %(name)s %(processName)s %(message)s %(job_id)s",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger", "processName": "process"},
+        timestamp=False,
     )
-    handler.addFilter(JobIdFilter())
-    return handler
 
 
-def configure(level: str, fmt: str, logger: logging.Logger | None = None) -> None:
-    """Replaces the handlers of `logger` (the root by default) with one that writes `fmt` (json | text)."""
-    target = logger or logging.getLogger()
+def configure(level: str | int, fmt: str) -> None:
+    """Replaces the root logger's handlers with one that writes `fmt` (json | text) to stderr."""
     logging.captureWarnings(True)  # warnings become log lines too, in the same format
-    for handler in list(target.handlers):
-        target.removeHandler(handler)
-    if fmt == "json":
-        target.addHandler(json_handler())
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(job_id)s]: %(message)s")
-        )
-        handler.addFilter(JobIdFilter())
-        target.addHandler(handler)
-    target.setLevel(level)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_formatter(fmt))
+    handler.addFilter(JobIdFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
