@@ -305,6 +305,7 @@ def calibrate(
     """Run the small model on calibration meetings; write the gate's thresholds where the stack reads them."""
     from datetime import UTC, datetime
     from decimal import Decimal
+    from statistics import fmean
 
     from services.gate.policy import rate_for_budget
     from shared.config import GatePolicy, gate_file_path
@@ -320,16 +321,17 @@ def calibrate(
 
     meetings = _meetings(data, limit)
     small = cascade.run_tier(meetings, "small")
-    result = cascade.calibrate(small, rate=target_rate or 0.0)
-    values: dict[str, object] = {"gate_small_cost_usd": Decimal(str(result.small_cost_usd))}
-    if budget is not None:
-        c_l = large_cost
+    values: dict[str, object] = {}
+    rate, c_l = target_rate, large_cost
+    if budget is not None:  # the rate the budget buys, from c_s measured here and c_l measured or given
         if c_l is None:
-            runs = cascade.run_tier(meetings[:large_sample], "large")
-            c_l = sum(r.cost_usd for r in runs) / len(runs)
-        rate = rate_for_budget(Decimal(str(budget)), Decimal(str(result.small_cost_usd)), Decimal(str(c_l)))
-        result = cascade.calibrate(small, rate=rate, large_cost_usd=c_l)
+            c_l = fmean(r.cost_usd for r in cascade.run_tier(meetings[:large_sample], "large"))
+        c_s = Decimal(str(fmean(r.cost_usd for r in small)))
+        rate = rate_for_budget(Decimal(str(budget)), c_s, Decimal(str(c_l)))
         values |= {"gate_budget_per_job_usd": Decimal(str(budget)), "gate_large_cost_usd": Decimal(str(c_l))}
+    assert rate is not None  # exactly one of --target-rate and --budget was given
+    result = cascade.calibrate(small, rate=rate, large_cost_usd=c_l if budget is not None else None)
+    values["gate_small_cost_usd"] = Decimal(str(result.small_cost_usd))
     policy = (
         GatePolicy.ONLINE if online else GatePolicy.BUDGET if budget is not None else GatePolicy.TARGET_RATE
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from statistics import fmean
 
 from pydantic import BaseModel
 
@@ -114,19 +115,16 @@ def by_ranking(order: Sequence[int]) -> Escalate:
 
 
 def _mean_curve(curves: Sequence[Curve], metrics: Sequence[str]) -> Curve:
-    def mean(values: Sequence[float]) -> float:
-        return sum(values) / len(values)
-
     points = [
         Point(
             target_rate=ps[0].target_rate,
-            realized_rate=mean([p.realized_rate for p in ps]),
-            cost_per_job=mean([p.cost_per_job for p in ps]),
-            quality={m: mean([p.quality[m] for p in ps]) for m in metrics},
+            realized_rate=fmean([p.realized_rate for p in ps]),
+            cost_per_job=fmean([p.cost_per_job for p in ps]),
+            quality={m: fmean([p.quality[m] for p in ps]) for m in metrics},
         )
         for ps in zip(*(c.points for c in curves), strict=True)
     ]
-    return Curve(auc={m: mean([c.auc[m] for c in curves]) for m in metrics}, points=points)
+    return Curve(auc={m: fmean([c.auc[m] for c in curves]) for m in metrics}, points=points)
 
 
 def evaluate(

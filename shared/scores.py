@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from statistics import fmean
 
 
 @dataclass
@@ -51,10 +52,6 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values)
-
-
 def _pooled(job: Generated, attr: str) -> list[float]:
     return [v for call in job.calls for v in getattr(call, attr)]
 
@@ -62,16 +59,16 @@ def _pooled(job: Generated, attr: str) -> list[float]:
 # Score name -> its aggregation over a job's calls (one per chunk, one per merge, one final). Token-level scores
 # pool every call's tokens; the first-token margin is averaged over calls.
 SCORES: dict[str, Score] = {
-    "first_margin": Score(lambda j, _: _mean([c.margins[0] for c in j.calls if c.margins]), Unsure.LOW),
-    "mean_margin": Score(lambda j, _: _mean(_pooled(j, "margins")), Unsure.LOW),
+    "first_margin": Score(lambda j, _: fmean([c.margins[0] for c in j.calls if c.margins]), Unsure.LOW),
+    "mean_margin": Score(lambda j, _: fmean(_pooled(j, "margins")), Unsure.LOW),
     "min_margin": Score(lambda j, _: min(_pooled(j, "margins")), Unsure.LOW),
     "p10_margin": Score(lambda j, _: _percentile(_pooled(j, "margins"), 10), Unsure.LOW),
     "low_margin_share": Score(
-        lambda j, cut: _mean([float(m < cut) for m in _pooled(j, "margins")]), Unsure.HIGH, empty=1.0
+        lambda j, cut: fmean([float(m < cut) for m in _pooled(j, "margins")]), Unsure.HIGH, empty=1.0
     ),
     # Empty: the entropy of a uniform choice among 2**20 tokens, above any real vocabulary's.
-    "mean_entropy": Score(lambda j, _: _mean(_pooled(j, "entropies")), Unsure.HIGH, empty=math.log(2**20)),
-    "mean_logprob": Score(lambda j, _: _mean(_pooled(j, "logprobs")), Unsure.LOW, empty=-1e3),
+    "mean_entropy": Score(lambda j, _: fmean(_pooled(j, "entropies")), Unsure.HIGH, empty=math.log(2**20)),
+    "mean_logprob": Score(lambda j, _: fmean(_pooled(j, "logprobs")), Unsure.LOW, empty=-1e3),
     "output_tokens": Score(lambda j, _: float(len(_pooled(j, "margins"))), Unsure.HIGH),
     "input_tokens": Score(lambda j, _: float(j.input_tokens), Unsure.HIGH),
     "truncation_ratio": Score(lambda j, _: j.truncation_ratio, Unsure.HIGH),
