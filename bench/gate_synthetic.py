@@ -22,8 +22,8 @@ import torch
 
 from bench import synthetic
 from recap.evaluation import Report, Row, evaluate, plot
+from shared.backends.hf import TextModel
 from shared.config import Settings
-from shared.inference.textmodel import TextModel
 from shared.scores import SCORES, Generated, aggregate
 
 MARGIN_SCORES = ["first_margin", "mean_margin", "min_margin", "p10_margin", "low_margin_share"]

@@ -27,10 +27,11 @@ import torch
 from recap import client
 from recap.stack import Stack
 from recap.testmodels import Shape, init_test_models
+from shared.backends.base import Backend
+from shared.backends.load import load, spec_for
 from shared.celery_app import create_app
 from shared.config import Settings, get_settings
 from shared.inference.longform import Summarizer
-from shared.inference.textmodel import TextModel
 from shared.prompts import SummaryLength
 
 TEAM = Path(__file__).resolve().parent.parent.parent / "shared"
@@ -47,6 +48,7 @@ class BenchConfig:
     overhead_jobs: int = 16
     out: Path = Path("bench/results")
     var: Path = Path("var/bench")
+    model: str | None = None  # a real small model (e.g. bundled:smollm2-135m-instruct) instead of the shape's
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -55,7 +57,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 def _env(cfg: BenchConfig, models: tuple[Path, Path], batch: int) -> dict[str, str]:
     return {
-        "RECAP_SMALL_MODEL": str(models[0].resolve()),
+        "RECAP_SMALL_MODEL": cfg.model or str(models[0].resolve()),
         "RECAP_LARGE_MODEL": str(models[1].resolve()),
         "RECAP_SMALL_MAX_INPUT_TOKENS": str(cfg.window),
         "RECAP_SUMMARY_TOKENS_MEDIUM": str(cfg.new_tokens),
@@ -96,7 +98,7 @@ def _environment(values: dict[str, str]) -> Iterator[Settings]:
         get_settings.cache_clear()
 
 
-def inputs(cfg: BenchConfig, model: TextModel, budget: int) -> list[list[tuple[str | None, str]]]:
+def inputs(cfg: BenchConfig, model: Backend, budget: int) -> list[list[tuple[str | None, str]]]:
     """`jobs` meetings (the dev set, cycled) cut to the turns that fit one window."""
     meetings = [json.loads(line) for line in (TEAM / "data/qmsum/dev.jsonl").read_text().splitlines()]
     docs = []
@@ -115,7 +117,7 @@ def inputs(cfg: BenchConfig, model: TextModel, budget: int) -> list[list[tuple[s
     return docs
 
 
-def direct(model: TextModel, docs: list, batch: int) -> dict[str, Any]:
+def direct(model: Backend, docs: list, batch: int) -> dict[str, Any]:
     """Our summarize function in-process, with the tier settings of the current environment."""
     summarizer = Summarizer(model, get_settings().tier("small"))
     summarizer.summarize([(d, SummaryLength.MEDIUM) for d in docs[:batch]])  # warm-up
@@ -193,7 +195,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     left.legend()
     right.hist(result["latencies_s"], bins=20)
     right.set(xlabel="end-to-end latency (s)", ylabel="jobs", title=f"latency, pipeline batch {sizes[1]}")
-    fig.suptitle(f"{result['settings']['shape']} shape, random weights, {result['machine']['cpus']} CPUs")
+    what = result["settings"]["model"] or f"{result['settings']['shape']} shape, random weights"
+    fig.suptitle(f"{what}, {result['machine']['cpus']} CPUs")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -205,15 +208,19 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
         init_test_models(models_dir, cfg.shape, tokenizer if tokenizer.is_dir() else None)
     models = (models_dir / "small", models_dir / "large")
     torch.set_num_threads(cfg.threads)
-    with _environment(_env(cfg, models, cfg.batch) | {"RECAP_VAR_DIR": str(cfg.var)}) as settings:
-        model = TextModel.load(settings.small_model, device="cpu")  # loaded once for both direct runs
+    # The real models live in the project's models folder, not under the bench's own var.
+    models_home = {"RECAP_MODELS_DIR": str(get_settings().models_path.resolve())}
+    with _environment(
+        _env(cfg, models, cfg.batch) | {"RECAP_VAR_DIR": str(cfg.var)} | models_home
+    ) as settings:
+        model = load(spec_for(settings, "small"))  # loaded once for both direct runs
         docs = inputs(cfg, model, Summarizer(model, settings.tier("small")).budget)
         paths = _write_inputs(cfg, docs)
         direct_b = direct(model, docs, cfg.batch)
-    with _environment(_env(cfg, models, 1) | _stack_env(cfg, 1)):
+    with _environment(_env(cfg, models, 1) | _stack_env(cfg, 1) | models_home):
         direct_1 = direct(model, docs, 1)
         pipe_1 = pipeline(paths, 1, closed_loop=cfg.overhead_jobs)
-    with _environment(_env(cfg, models, cfg.batch) | _stack_env(cfg, cfg.batch)):
+    with _environment(_env(cfg, models, cfg.batch) | _stack_env(cfg, cfg.batch) | models_home):
         pipe_b = pipeline(paths, cfg.batch)
     overheads = pipe_1["overhead_ms"]
     result = {
@@ -234,6 +241,8 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
         "latencies_s": pipe_b["latencies_s"],
         "settings": {
             "shape": str(cfg.shape),
+            "model": cfg.model,
+            "backend": str(model.kind),
             "jobs": cfg.jobs,
             "batch": cfg.batch,
             "window_tokens": cfg.window,
@@ -253,7 +262,8 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     cfg.out.mkdir(parents=True, exist_ok=True)
-    stem = f"throughput_{cfg.shape}_b{cfg.batch}_n{cfg.jobs}"
+    name = cfg.model.removeprefix("bundled:") if cfg.model else cfg.shape
+    stem = f"throughput_{name}_b{cfg.batch}_n{cfg.jobs}"
     (cfg.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     plot(result, cfg.out / f"{stem}.png")
     return result

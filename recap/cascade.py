@@ -124,6 +124,8 @@ def calibrate(small: Sequence[TierRun], *, rate: float, large_cost_usd: float | 
     """Every score's threshold for `rate` on these small-model runs (the rate-quantile of the score)."""
     thresholds, realized = {}, {}
     for name in SCORES:
+        if not all(name in r.scores for r in small):
+            continue  # a score the small backend cannot give (an OpenAI-compatible server: no entropy)
         values = [r.scores[name] for r in small]
         thresholds[name] = threshold_for_rate(name, values, rate)
         realized[name] = sum(escalates(name, v, thresholds[name]) for v in values) / len(values)

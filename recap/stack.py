@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 from wsgiref.simple_server import WSGIServer
 
 import redis
@@ -102,9 +103,16 @@ class EmbeddedRedis:
 class Stack:
     """Starts and stops the whole local stack; children get their own session so Ctrl-C reaches only us."""
 
-    def __init__(self, settings: Settings, shutdown_grace_s: float = 30.0, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        shutdown_grace_s: float = 30.0,
+        quiet: bool = False,
+        log_file: TextIO | None = None,
+    ) -> None:
         self.settings = settings
         self.quiet = quiet  # children's stdout to our stderr, so ours stays machine-readable
+        self.log_file = log_file  # children's output there instead (the demo keeps the terminal for people)
         self.grace = shutdown_grace_s
         self.redis = None if settings.redis_url else EmbeddedRedis(settings.redis_socket)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -135,9 +143,14 @@ class Stack:
         commands["flower"] = flower_command(self.settings)
         if not self.settings.flower_basic_auth and self.settings.flower_address in ("127.0.0.1", "localhost"):
             env["FLOWER_UNAUTHENTICATED_API"] = "true"  # loopback only; set RECAP_FLOWER_BASIC_AUTH to expose
+        out: TextIO | None = self.log_file or (sys.stderr if self.quiet else None)
         for name, command in commands.items():
             self.procs[name] = subprocess.Popen(
-                command, env=env, start_new_session=True, stdout=sys.stderr if self.quiet else None
+                command,
+                env=env,
+                start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT if self.log_file else None,
             )
 
     def wait_ready(self, timeout: float = 120.0) -> list[str]:

@@ -69,6 +69,14 @@ def _vocab_size(tokenizer: PreTrainedTokenizerBase) -> int:
     return -(-len(tokenizer) // 128) * 128
 
 
+def _invisible(tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """Byte-level ids that decode to nothing on their own (a lone non-ASCII byte) or to control characters:
+    random weights that favour one of them would write an empty summary."""
+    if not isinstance(tokenizer, ByT5Tokenizer):
+        return set()
+    return {tokenizer.offset + b for b in range(256) if not 0x20 <= b < 0x7F}
+
+
 def _save(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
     model.generation_config = GenerationConfig(  # type: ignore[assignment]
         decoder_start_token_id=getattr(model.config, "decoder_start_token_id", None),
@@ -80,6 +88,7 @@ def _save(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, out: Path)
         suppress_tokens=sorted(
             set(tokenizer.all_special_ids) - {tokenizer.eos_token_id}
             | set(range(len(tokenizer), model.config.vocab_size))
+            | _invisible(tokenizer)
         ),
     )
     model.save_pretrained(out)  # type: ignore[attr-defined]

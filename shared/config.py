@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     JsonConfigSettingsSource,
@@ -18,12 +18,21 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from shared.backends.kinds import PROVIDES, BackendKind, GenerationOptions, resolve_kind
 from shared.cleaning import CLEANERS
 from shared.costs import DEFAULT_PRICES, Price
 from shared.prompts import SummaryLength
 from shared.scores import SCORES
 
 Tier = Literal["small", "large"]
+BackendChoice = Literal["auto", "transformers", "llamacpp", "openai"]
+
+# Per-model decoding rules (RECAP_GENERATION overrides the table). Small models repeat themselves on long inputs
+# without a penalty; these are customary starting values, not yet tuned on data.
+DEFAULT_GENERATION: dict[str, GenerationOptions] = {
+    "bundled:smollm2-135m-instruct": GenerationOptions(repetition_penalty=1.2, no_repeat_ngram_size=4),
+    "bundled:qwen2.5-coder-1.5b-instruct": GenerationOptions(repetition_penalty=1.05, no_repeat_ngram_size=6),
+}
 
 
 class GatePolicy(StrEnum):
@@ -38,6 +47,7 @@ class TierSettings:
     """What one model tier's summarizer needs, gathered from the settings below."""
 
     model: str
+    backend: BackendKind
     window: int  # input tokens per call, instruction included
     chunk_tokens: int | None  # None: as many as the window holds
     overlap_tokens: int
@@ -46,6 +56,10 @@ class TierSettings:
     max_chunks: int
     batch_size: int
     min_new_tokens: int | None
+    options: GenerationOptions
+    base_url: str | None  # the openai backend's server
+    api_key: str | None = field(repr=False)  # a secret: kept out of every repr and log line
+    tokenizer: str | None  # the openai backend's token counter (else an estimate)
 
 
 class Settings(BaseSettings):
@@ -63,8 +77,27 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "RECAP_REDIS_URL"))
     var_dir: Path = Path("var")
 
+    # A hub id, a local folder, a .gguf file, `bundled:<name>` (`make models`), or the name an OpenAI-compatible
+    # server knows (with RECAP_<TIER>_BASE_URL).
     small_model: str = "google/flan-t5-large"
     large_model: str = "Qwen/Qwen2.5-7B-Instruct"
+    models_dir: Path | None = None  # where `make models` puts the bundled models; None: <var_dir>/models
+    # The engine per tier; auto: a server when a base URL is set, llama.cpp for GGUF on CPU, else transformers.
+    small_backend: BackendChoice = "auto"
+    large_backend: BackendChoice = "auto"
+    small_base_url: str | None = None  # e.g. http://vllm:8000/v1
+    large_base_url: str | None = None
+    small_api_key: SecretStr | None = None  # a secret: never logged, never shown
+    large_api_key: SecretStr | None = None
+    # The openai backend counts tokens for chunking with this tokenizer (hub id, folder, .gguf, bundled:...);
+    # None: a conservative estimate of one token per 3 bytes.
+    small_tokenizer: str | None = None
+    large_tokenizer: str | None = None
+    backend_timeout_s: float = Field(120.0, gt=0)  # one server call
+    backend_retries: int = Field(4, ge=0)  # on 429, 5xx, timeouts and refused connections
+    backend_retry_backoff_s: float = Field(1.0, ge=0)  # doubled on every retry, capped at 30 s
+    backend_concurrency: int = Field(4, ge=1)  # server calls in flight per model worker
+    generation: dict[str, GenerationOptions] = Field(default_factory=lambda: dict(DEFAULT_GENERATION))
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     torch_threads: int | None = None  # CPU workers: intra-op threads; None keeps torch's default
 
@@ -206,6 +239,21 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _gate_score_available(self) -> Settings:
+        # At start-up, not per job: a gate that can never get its score would fail every job.
+        kind = self.backend_kind("small")
+        needs = SCORES[self.gate_score].needs
+        if needs and needs not in PROVIDES[kind]:
+            usable = [
+                n for n, score in SCORES.items() if score.needs is None or score.needs in PROVIDES[kind]
+            ]
+            raise ValueError(
+                f"RECAP_GATE_SCORE={self.gate_score} needs per-token {needs}, which the small model's {kind} "
+                f"backend cannot give; choose one of: {', '.join(usable)}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _timeouts(self) -> Settings:
         if self.visibility_timeout_s <= self.stage_time_limit_s:
             raise ValueError(
@@ -222,9 +270,27 @@ class Settings(BaseSettings):
     def broker_url(self) -> str:
         return self.redis_url or f"redis+socket://{self.redis_socket}"
 
+    @property
+    def models_path(self) -> Path:
+        return self.models_dir or self.var_dir / "models"
+
+    def backend_kind(self, tier: Tier) -> BackendKind:
+        device = self.device
+        if device == "auto":  # without importing torch: a visible NVIDIA device means CUDA
+            device = "cuda" if Path("/dev/nvidiactl").exists() else "cpu"
+        return resolve_kind(
+            getattr(self, f"{tier}_model"),
+            getattr(self, f"{tier}_backend"),
+            base_url=getattr(self, f"{tier}_base_url"),
+            device=device,
+        )
+
     def tier(self, tier: Tier) -> TierSettings:
+        model = self.small_model if tier == "small" else self.large_model
+        key: SecretStr | None = getattr(self, f"{tier}_api_key")
         return TierSettings(
-            model=self.small_model if tier == "small" else self.large_model,
+            model=model,
+            backend=self.backend_kind(tier),
             window=getattr(self, f"{tier}_max_input_tokens"),
             chunk_tokens=getattr(self, f"{tier}_chunk_tokens"),
             overlap_tokens=self.chunk_overlap_tokens,
@@ -233,6 +299,10 @@ class Settings(BaseSettings):
             max_chunks=self.max_chunks,
             batch_size=getattr(self, f"{tier}_batch_size"),
             min_new_tokens=self.min_new_tokens,
+            options=self.generation.get(model, GenerationOptions()),
+            base_url=getattr(self, f"{tier}_base_url"),
+            api_key=key.get_secret_value() if key else None,
+            tokenizer=getattr(self, f"{tier}_tokenizer"),
         )
 
     def price_for(self, model: str, device: str) -> Price:

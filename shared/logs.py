@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -52,10 +53,10 @@ def _formatter(fmt: str) -> logging.Formatter:
     )
 
 
-def configure(level: str | int, fmt: str) -> None:
-    """Replaces the root logger's handlers with one that writes `fmt` (json | text) to stderr."""
+def configure(level: str | int, fmt: str, stream: TextIO | None = None) -> None:
+    """Replaces the root logger's handlers with one that writes `fmt` (json | text) to `stream` (stderr)."""
     logging.captureWarnings(True)  # warnings become log lines too, in the same format
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(_formatter(fmt))
     handler.addFilter(JobIdFilter())
     root = logging.getLogger()

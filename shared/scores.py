@@ -42,6 +42,8 @@ class Score:
     unsure: Unsure
     # What a job that emitted no token scores: as unsure as the score can be.
     empty: float = 0.0
+    # The per-token statistic it reads (TokenStats' field), which the small backend must give; None: none.
+    needs: str | None = "margins"
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -67,11 +69,15 @@ SCORES: dict[str, Score] = {
         lambda j, cut: fmean([float(m < cut) for m in _pooled(j, "margins")]), Unsure.HIGH, empty=1.0
     ),
     # Empty: the entropy of a uniform choice among 2**20 tokens, above any real vocabulary's.
-    "mean_entropy": Score(lambda j, _: fmean(_pooled(j, "entropies")), Unsure.HIGH, empty=math.log(2**20)),
-    "mean_logprob": Score(lambda j, _: fmean(_pooled(j, "logprobs")), Unsure.LOW, empty=-1e3),
+    "mean_entropy": Score(
+        lambda j, _: fmean(_pooled(j, "entropies")), Unsure.HIGH, empty=math.log(2**20), needs="entropies"
+    ),
+    "mean_logprob": Score(
+        lambda j, _: fmean(_pooled(j, "logprobs")), Unsure.LOW, empty=-1e3, needs="logprobs"
+    ),
     "output_tokens": Score(lambda j, _: float(len(_pooled(j, "margins"))), Unsure.HIGH),
-    "input_tokens": Score(lambda j, _: float(j.input_tokens), Unsure.HIGH),
-    "truncation_ratio": Score(lambda j, _: j.truncation_ratio, Unsure.HIGH),
+    "input_tokens": Score(lambda j, _: float(j.input_tokens), Unsure.HIGH, needs=None),
+    "truncation_ratio": Score(lambda j, _: j.truncation_ratio, Unsure.HIGH, needs=None),
 }
 
 # Scores that need no emitted token: they keep their real value for a job that generated nothing.
@@ -79,11 +85,20 @@ _TOKENLESS = {"output_tokens", "input_tokens", "truncation_ratio"}
 
 
 def aggregate(job: Generated, *, margin_cut: float) -> dict[str, float]:
-    """Every score of a job's generation; a job that emitted no token is maximally unsure on token scores."""
+    """Every score of a job's generation that its backend can give (an OpenAI-compatible server gives no
+    entropies); a job that emitted no token is maximally unsure on token scores."""
     emitted = any(call.margins for call in job.calls)
+    given = (
+        {"margins", "entropies", "logprobs"}
+        if not emitted
+        else {
+            stat for stat in ("margins", "entropies", "logprobs") if any(getattr(c, stat) for c in job.calls)
+        }
+    )
     return {
         name: float(score.fn(job, margin_cut)) if emitted or name in _TOKENLESS else score.empty
         for name, score in SCORES.items()
+        if score.needs is None or score.needs in given
     }
 
 

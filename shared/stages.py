@@ -85,7 +85,13 @@ def finish(
     """Prices the stage's usage into its ledger row and moves the job on, in the caller's transaction.
 
     False when a concurrent duplicate already moved the job: the caller must not enqueue the next stage again.
+    A job never ends with an empty summary: that is `empty_summary`, a failure, not a result.
     """
+    if to in (JobStatus.DONE, JobStatus.DEGRADED) and not str(fields.get("summary") or "").strip():
+        raise JobError(
+            "empty_summary",
+            f"the {fields.get('tier') or stage} model wrote an empty summary; nothing usable to return",
+        )
     settings = get_settings()
     cost = repo.record_usage(
         session,

@@ -119,3 +119,26 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
     yield apply
     monkeypatch.undo()
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """The real SmolLM2-135M-Instruct GGUF file, installed by `make test` (`recap models install`)."""
+    from shared.backends import bundled
+
+    models = Path(os.environ.get("RECAP_MODELS_DIR") or REPO / "var" / "models")
+    bundle = bundled.BUNDLES["smollm2-135m-instruct"]
+    need(
+        bundled.is_installed(bundle, models),
+        f"the real small model is not installed in {models}: run `make test` (or `recap models install "
+        "smollm2-135m-instruct`)",
+    )
+    return models / bundle.file
+
+
+@pytest.fixture(scope="session")
+def smollm2_llamacpp(smollm2: Path):
+    """SmolLM2 in-process through llama.cpp, without decoding penalties, loaded once for the session."""
+    from shared.backends.llamacpp import LlamaCppBackend
+
+    return LlamaCppBackend.load("bundled:smollm2-135m-instruct", str(smollm2), n_ctx=2048, threads=2)

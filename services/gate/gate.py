@@ -108,6 +108,13 @@ def gate_job(job_id: uuid.UUID) -> bool:
                     "small_summary_missing", f"job {job_id} reached the gate without a small summary"
                 )
             outcome = _policy(session, settings, small.scores)
+            if not small.text.strip() and outcome.route is Route.ACCEPT:
+                # Whatever its scores say, a model that wrote nothing was not sure of anything.
+                outcome = replace(
+                    outcome,
+                    route=Route.ESCALATE,
+                    reason=f"empty small summary, escalated as maximally unsure; {outcome.reason}",
+                )
             degraded: JobError | None = None
             if outcome.route is Route.ESCALATE:
                 outcome, degraded = _guard(session, settings, job, outcome)

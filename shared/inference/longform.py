@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.backends.base import Backend, Generation
 from shared.config import TierSettings
 from shared.errors import JobError
 from shared.inference.chunking import ChunkPlan, pack, units_of
-from shared.inference.textmodel import Generation, TextModel
 from shared.prompts import ALL_INSTRUCTIONS, CHUNK, FINAL, FINAL_MERGE, MERGE, SummaryLength
 from shared.schemas import Usage
 from shared.scores import TokenStats
@@ -36,7 +36,7 @@ class LongSummary:
     seconds: float  # this document's share of the model time
     batch_size: int  # the largest generate() batch it was part of
 
-    def usage(self, model: TextModel) -> Usage:
+    def usage(self, model: Backend) -> Usage:
         return Usage(
             model=model.name,
             device=model.device,
@@ -76,7 +76,7 @@ class _Doc:
 class Summarizer:
     """One tier's summarizer: a loaded model and that tier's chunking and length settings."""
 
-    def __init__(self, model: TextModel, tier: TierSettings) -> None:
+    def __init__(self, model: Backend, tier: TierSettings) -> None:
         self.model = model
         self.tier = tier
         # Room for the longest instruction (with any chat template) and the end-of-sequence token.

@@ -19,11 +19,11 @@ def generated_mask(tokens: torch.Tensor, eos_token_ids: Sequence[int]) -> torch.
 def token_stats(
     step_logits: Sequence[torch.Tensor], tokens: torch.Tensor, eos_token_ids: Sequence[int]
 ) -> list[TokenStats]:
-    """Statistics of each row's generated tokens; `step_logits` are the T raw [B, V] logits, `tokens` the [B, T] ids.
+    """Statistics of each row's generated tokens; `step_logits` are the T [B, V] scores, `tokens` the [B, T] ids.
 
-    Raw logits, not the processed scores: min-length and similar processors rewrite the distribution, and we
-    want the model's own uncertainty. The log-probability is of the emitted token (the argmax under greedy
-    decoding, except where a processor forced another). One step at a time keeps memory at [B, V], not [B, T, V].
+    The scores given are the processed ones (after repetition penalty, n-gram bans, min-length, suppressed
+    tokens): the distribution greedy decoding took its argmax of, so the emitted token is always its top-1, as in
+    every backend (shared/backends/processing.py). One step at a time keeps memory at [B, V], not [B, T, V].
     """
     shape = tokens.shape
     margins, entropies, logprobs = torch.empty(shape), torch.empty(shape), torch.empty(shape)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+from shared.backends.load import load, spec_for
 from shared.config import Tier, get_settings
 from shared.inference.longform import Summarizer
-from shared.inference.textmodel import cached_model
 
 
 def summarizer(tier: Tier) -> Summarizer:
     settings = get_settings()
-    tier_settings = settings.tier(tier)
-    model = cached_model(tier_settings.model, settings.device, settings.torch_threads, settings.torch_compile)
-    return Summarizer(model, tier_settings)
+    return Summarizer(load(spec_for(settings, tier)), settings.tier(tier))

@@ -80,7 +80,7 @@ def test_max_chunks_leaves_the_rest_unread_and_says_how_much() -> None:
 
 
 def test_real_tokenizer_chunks_fit_their_budget(test_models, dev_meetings) -> None:
-    from shared.inference.textmodel import TextModel
+    from shared.backends.hf import TextModel
 
     model = TextModel.load(str(test_models[0]), device="cpu")
     meeting = max(dev_meetings, key=lambda m: m["n_words"])

@@ -59,5 +59,6 @@ def test_the_team_formats_print_the_documented_shape(team_dir) -> None:
 
 
 def test_a_missing_file_is_a_usage_error(tmp_path) -> None:
-    result = CliRunner().invoke(app, ["parse", str(tmp_path / "nope.vtt"), "--json"])
+    # Wide enough that the error box does not wrap a long temporary path mid-sentence.
+    result = CliRunner().invoke(app, ["parse", str(tmp_path / "nope.vtt"), "--json"], env={"COLUMNS": "400"})
     assert result.exit_code == 2 and "does not exist" in result.output

@@ -2,9 +2,9 @@
 
 import pytest
 
+from shared.backends.hf import TextModel
 from shared.config import Settings
 from shared.inference.longform import Summarizer
-from shared.inference.textmodel import TextModel
 from shared.prompts import SummaryLength
 
 MEDIUM = SummaryLength.MEDIUM

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
+from shared.backends.hf import TextModel
 from shared.inference.margins import generated_mask, token_stats
-from shared.inference.textmodel import TextModel
 from shared.scores import SCORES, Generated, TokenStats, aggregate
 
 EOS, PAD = 1, 0
