@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
@@ -43,7 +44,7 @@ def ensure(console: Console, names: list[str], models_dir: Path) -> list[str]:
     return installed
 
 
-def rows(models_dir: Path) -> list[dict[str, object]]:
+def rows(models_dir: Path) -> list[dict[str, Any]]:
     return [
         {
             "spec": bundled.PREFIX + b.name,
@@ -67,7 +68,7 @@ def table(console: Console, models_dir: Path) -> None:
             str(row["spec"]),
             f"{row['model']}, {row['licence']}",
             "[green]yes[/]" if row["installed"] else "[yellow]no[/] (make models)",
-            f"{int(str(row['size_bytes'])) / 1e6:,.0f} MB",
+            f"{row['size_bytes'] / 1e6:,.0f} MB",
             str(row["sha256"]),
         )
     console.print(out)

@@ -18,7 +18,7 @@ from shared.config import Tier, get_settings
 from shared.costs import stage_cost
 from shared.errors import InputError
 from shared.inference.summarizers import summarizer
-from shared.scores import SCORES
+from shared.scores import given_by_all
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,7 @@ class Calibration:
 def calibrate(small: Sequence[TierRun], *, rate: float, large_cost_usd: float | None = None) -> Calibration:
     """Every score's threshold for `rate` on these small-model runs (the rate-quantile of the score)."""
     thresholds, realized = {}, {}
-    for name in SCORES:
-        if not all(name in r.scores for r in small):
-            continue  # a score the small backend cannot give (an OpenAI-compatible server: no entropy)
+    for name in given_by_all(r.scores for r in small):
         values = [r.scores[name] for r in small]
         thresholds[name] = threshold_for_rate(name, values, rate)
         realized[name] = sum(escalates(name, v, thresholds[name]) for v in values) / len(values)

@@ -403,7 +403,7 @@ def evaluate(
     from recap import cascade
     from recap.evaluation import Row, plot
     from recap.evaluation import evaluate as run_evaluation
-    from shared.scores import SCORES
+    from shared.scores import given_by_all
 
     meetings = _meetings(data, limit)
     if missing := [m.id for m in meetings if not m.reference]:  # say so before any model runs
@@ -418,9 +418,9 @@ def evaluate(
         Row(m.id, s.scores, sq, lq, s.cost_usd, lg.cost_usd)
         for m, s, lg, sq, lq in zip(meetings, small, large, small_rouge, large_rouge, strict=True)
     ]
-    # Only the scores the small backend gave for every meeting (an OpenAI-compatible server gives no entropy).
-    given = [name for name in SCORES if all(name in r.scores for r in rows)]
-    report = run_evaluation(rows, scores=given, primary="rougeL", random_draws=draws)
+    report = run_evaluation(
+        rows, scores=given_by_all(r.scores for r in rows), primary="rougeL", random_draws=draws
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(
         pyjson.dumps(

@@ -75,8 +75,8 @@ def always_large_usd(views: list[JobView], per_job_fallback: float) -> tuple[flo
     for v in views:
         ran = [s.cost_usd for s in v.stages if s.stage == "large"]
         read = sum(s.input_tokens for s in v.stages if s.stage == "small")
-        cpu = sum(s.cost_usd for s in v.stages if s.stage in ("ingest",))
-        total += cpu + (sum(ran) if ran else rate * read if rate is not None else per_job_fallback)
+        ingest = sum(s.cost_usd for s in v.stages if s.stage == "ingest")
+        total += ingest + (sum(ran) if ran else rate * read if rate is not None else per_job_fallback)
     how = (
         "large-model USD per token measured on the escalated jobs"
         if rate is not None

@@ -7,7 +7,7 @@ the share of low-margin tokens, length and truncation are high. Thresholds stay 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from statistics import fmean
@@ -100,6 +100,12 @@ def aggregate(job: Generated, *, margin_cut: float) -> dict[str, float]:
         for name, score in SCORES.items()
         if score.needs is None or score.needs in given
     }
+
+
+def given_by_all(scores: Iterable[Mapping[str, float]]) -> list[str]:
+    """The registry's scores present in every one of these jobs' scores (a server's small tier gives no entropy)."""
+    jobs = list(scores)
+    return [name for name in SCORES if all(name in job for job in jobs)]
 
 
 def risk(name: str, value: float) -> float:

