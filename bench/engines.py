@@ -21,7 +21,7 @@ from typing import Any
 from shared.backends import bundled
 from shared.backends.base import Backend
 from shared.backends.kinds import BackendKind
-from shared.prompts import FINAL, SummaryLength
+from shared.prompts import PLAIN, SummaryLength
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -127,7 +127,7 @@ def run(cfg: EnginesConfig) -> dict[str, Any]:
             model = _load(engine, spec, path, cfg.threads)
             load_s = time.perf_counter() - started
             for batch in cfg.batches:
-                prompts = [model.prompt(FINAL[SummaryLength.MEDIUM], t) for t in _examples()[:batch]]
+                prompts = [model.prompt(PLAIN.final[SummaryLength.MEDIUM], t) for t in _examples()[:batch]]
                 rows.append(
                     {"model": spec, "engine": str(engine), "batch": batch, "load_s": load_s}
                     | measure(model, prompts, cfg)

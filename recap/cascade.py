@@ -11,13 +11,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from recap.call_cache import CachedBackend, CallCache, identity
 from services.gate.policy import escalates, threshold_for_rate
 from services.ingestion.parse import parse
 from services.small_model.summarize import gate_scores
+from shared.backends.base import Backend
+from shared.backends.load import load, spec_for
 from shared.config import Tier, get_settings
 from shared.costs import stage_cost
 from shared.errors import InputError
-from shared.inference.summarizers import summarizer
+from shared.inference.longform import Summarizer
 from shared.scores import given_by_all
 
 
@@ -36,10 +39,11 @@ class TierRun:
     seconds: float
 
 
-def load_meetings(path: Path, *, limit: int | None = None) -> list[Meeting]:
-    """Meetings of a JSONL file, each `{"id", "turns": [{"speaker", "text"}], "general_summary"?}`."""
+def load_meetings(path: Path, *, limit: int | None = None, domain: str | None = None) -> list[Meeting]:
+    """Meetings of a JSONL file, each `{"id", "turns": [{"speaker", "text"}], "general_summary"?, "domain"?}`;
+    with `domain`, only that domain's (QMSum: product, academic, committee)."""
     settings = get_settings()
-    meetings = []
+    meetings: list[Meeting] = []
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -48,6 +52,8 @@ def load_meetings(path: Path, *, limit: int | None = None) -> list[Meeting]:
                 break
             try:
                 row = json.loads(line)
+                if domain is not None and row.get("domain") != domain:
+                    continue
                 raw = json.dumps({"turns": row["turns"]}).encode()
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise InputError(
@@ -71,16 +77,37 @@ def load_meetings(path: Path, *, limit: int | None = None) -> list[Meeting]:
                 )
             )
     if not meetings:
-        raise InputError("bad_meetings_file", f"{path} holds no meetings")
+        raise InputError(
+            "bad_meetings_file", f"{path} holds no meetings" + (f" of domain {domain!r}" if domain else "")
+        )
     return meetings
 
 
-def run_tier(
-    meetings: Sequence[Meeting], tier: Tier, *, progress: Callable[[int], None] | None = None
-) -> list[TierRun]:
-    """One tier's summary, cost and (small tier) gate scores for every meeting, in the tier's batch size."""
+def words(meeting: Meeting) -> int:
+    return sum(len(text.split()) for _, text in meeting.turns)
+
+
+def tier_summarizer(tier: Tier, cache: CallCache | None = None) -> Summarizer:
+    """The workers' summarizer for a tier; with `cache`, its model calls are kept in (and replayed from) there."""
     settings = get_settings()
-    tool = summarizer(tier)
+    spec = spec_for(settings, tier)
+    model: Backend = load(spec)
+    if cache is not None:
+        model = CachedBackend(model, cache, identity(spec))
+    return Summarizer(model, settings.tier(tier))
+
+
+def run_tier(
+    meetings: Sequence[Meeting],
+    tier: Tier,
+    *,
+    cache: CallCache | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[TierRun]:
+    """One tier's summary, cost and (small tier) gate scores for every meeting, in the tier's batch size;
+    `progress` hears the words of each batch done."""
+    settings = get_settings()
+    tool = tier_summarizer(tier, cache)
     price = settings.price_for(tool.model.name, tool.model.device)
     scored = tier == "small"
     runs: list[TierRun] = []
@@ -93,7 +120,7 @@ def run_tier(
             )
             runs.append(TierRun(d.text, gate_scores(d) if scored else {}, float(cost), d.seconds))
         if progress:
-            progress(len(batch))
+            progress(sum(words(m) for m in batch))
     return runs
 
 

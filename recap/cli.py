@@ -5,6 +5,7 @@ from __future__ import annotations
 import json as pyjson
 import os
 import uuid
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -290,15 +291,20 @@ def bench(
     )
 
 
+class Half(StrEnum):
+    FIRST = "first"
+    SECOND = "second"
+
+
 DataOption = Annotated[Path, typer.Option("--data", help="Meetings, one JSON per line (QMSum's dev.jsonl).")]
 LimitOption = Annotated[int | None, typer.Option(help="Use only the first N meetings.")]
 
 
-def _meetings(data: Path, limit: int | None) -> list[Meeting]:
+def _meetings(data: Path, limit: int | None, domain: str | None = None) -> list[Meeting]:
     from recap import cascade
 
     try:
-        return cascade.load_meetings(data, limit=limit)
+        return cascade.load_meetings(data, limit=limit, domain=domain)
     except (InputError, OSError) as exc:
         render.error(
             console, exc if isinstance(exc, InputError) else InputError("unreadable", str(exc)), as_json=True
@@ -394,55 +400,81 @@ def calibrate(
 @app.command("eval")
 def evaluate(
     data: DataOption,
-    out: Annotated[Path, typer.Option(help="Folder for eval.json and the cost-quality plots.")],
+    out: Annotated[Path, typer.Option(help="Folder for the JSON report and its plots.")],
+    name: Annotated[
+        str, typer.Option(help="File name stem: NAME.json, NAME_<metric>.png, NAME_margins.png.")
+    ] = "eval",
     limit: LimitOption = None,
-    draws: Annotated[int, typer.Option(min=1, help="Random-escalation draws averaged.")] = 20,
+    domain: Annotated[
+        str | None,
+        typer.Option(help="Only the meetings of this domain (QMSum: product, academic, committee)."),
+    ] = None,
+    half: Annotated[
+        Half | None,
+        typer.Option(
+            help="Only alternate meetings: the first (1st, 3rd...) or second half, as the checks split."
+        ),
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="Folder of cached model calls (default: <RECAP_VAR_DIR>/eval-cache)."),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the models for every meeting.")] = False,
+    resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples over meetings.")] = 1000,
+    seed: Annotated[int, typer.Option(help="The bootstrap's random seed.")] = 0,
+    budget: Annotated[
+        float | None, typer.Option(min=0, help="USD per meeting: report the rate the budget policy picks.")
+    ] = None,
+    second_reference: Annotated[
+        Path | None,
+        typer.Option(help="JSONL of {id, ami_abstract}: a second human summary to score against too."),
+    ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Run both models once per meeting; report ROUGE, rates, costs and cost-quality areas per score and baseline."""
-    from recap import cascade
-    from recap.evaluation import Row, plot
-    from recap.evaluation import evaluate as run_evaluation
-    from shared.scores import given_by_all
+    """Run both models once per meeting (calls cached); report ROUGE, costs and cost-quality areas with
+    bootstrap intervals per score and baseline, the buyer's figures and a calibration check."""
+    from recap import eval_run
+    from recap.evaluation import plot, plot_margins
+    from recap.figures import halves
 
-    meetings = _meetings(data, limit)
+    settings = get_settings()
+    meetings = _meetings(data, limit, domain)
+    if half is not None:
+        meetings = [meetings[i] for i in halves(len(meetings))[half == Half.SECOND]]
     if missing := [m.id for m in meetings if not m.reference]:  # say so before any model runs
         message = (
             f"{len(missing)} meetings have no general_summary to score against: {', '.join(missing[:5])}"
         )
         render.error(console, InputError("no_reference", message), as_json=True)
         raise typer.Exit(2)
-    small, large = cascade.run_tier(meetings, "small"), cascade.run_tier(meetings, "large")
-    small_rouge, large_rouge = cascade.rouge_table(small, meetings), cascade.rouge_table(large, meetings)
-    rows = [
-        Row(m.id, s.scores, sq, lq, s.cost_usd, lg.cost_usd)
-        for m, s, lg, sq, lq in zip(meetings, small, large, small_rouge, large_rouge, strict=True)
-    ]
-    report = run_evaluation(
-        rows, scores=given_by_all(r.scores for r in rows), primary="rougeL", random_draws=draws
+    options = eval_run.EvalOptions(
+        data=data,
+        limit=limit,
+        domain=domain,
+        half=half,
+        cache=None if no_cache else cache or settings.var_dir / "eval-cache",
+        resamples=resamples,
+        seed=seed,
+        budget=budget,
+        second_reference=second_reference,
     )
+    with render.tier_progress(meetings) as progress:
+        outcome = eval_run.run(options, meetings, progress)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "eval.json").write_text(
-        pyjson.dumps(
-            {
-                "report": report.model_dump(),
-                "jobs": [
-                    r.__dict__ | {"small_text": s.text, "large_text": lg.text}
-                    for r, s, lg in zip(rows, small, large, strict=True)
-                ],
-            },
-            indent=1,
-        )
-        + "\n"
-    )
-    for metric in report.metrics:
+    path = out / f"{name}.json"
+    path.write_text(pyjson.dumps(outcome.result, indent=1) + "\n")
+    subset = ", ".join(x for x in (domain, half and f"{half} half") if x)
+    title = f"{data.name}{f' ({subset})' if subset else ''}: {len(meetings)} meetings"
+    for metric in outcome.report.metrics:
         plot(
-            report,
-            str(out / f"cost_quality_{metric}.png"),
-            title=f"{data.name}: {len(rows)} meetings",
+            outcome.report,
+            str(out / f"{name}_{metric}.png"),
+            title=title,
             metric=metric,
+            bands=outcome.intervals,
         )
-    render.evaluation(console, report, out=out, as_json=json)
+    plot_margins(outcome.result["jobs"], str(out / f"{name}_margins.png"), title=title)
+    render.evaluation(console, outcome, path=path, as_json=json)
 
 
 @models_app.command("init-test")

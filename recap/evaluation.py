@@ -7,14 +7,17 @@ rate is what the gate would realize on these jobs, ties included.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import fmean
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from services.gate.policy import escalates, threshold_for_rate
+
+if TYPE_CHECKING:
+    from recap.bootstrap import Bootstrap
 
 RATES = [i / 20 for i in range(21)]  # 0%, 5%, ... 100%
 LENGTH_SCORE = "input_tokens"  # the transcript's length, in the small model's tokens
@@ -114,28 +117,28 @@ def by_ranking(order: Sequence[int]) -> Escalate:
     return choose
 
 
-def _mean_curve(curves: Sequence[Curve], metrics: Sequence[str]) -> Curve:
-    points = [
-        Point(
-            target_rate=ps[0].target_rate,
-            realized_rate=fmean([p.realized_rate for p in ps]),
-            cost_per_job=fmean([p.cost_per_job for p in ps]),
-            quality={m: fmean([p.quality[m] for p in ps]) for m in metrics},
+def expected_random(rows: Sequence[Row], metrics: Sequence[str], cost_range: tuple[float, float]) -> Curve:
+    """Escalating round(rate * n) jobs drawn at random, in expectation: each job escalates with probability
+    k / n, so cost and quality move on the straight line from always-small to always-large (exact, no draws)."""
+    n = len(rows)
+    points = []
+    for rate in RATES:
+        share = round(rate * n) / n
+        points.append(
+            Point(
+                target_rate=rate,
+                realized_rate=share,
+                cost_per_job=fmean([r.cost_small + share * r.cost_large for r in rows]),
+                quality={
+                    m: fmean([(1 - share) * r.small[m] + share * r.large[m] for r in rows]) for m in metrics
+                },
+            )
         )
-        for ps in zip(*(c.points for c in curves), strict=True)
-    ]
-    return Curve(auc={m: fmean([c.auc[m] for c in curves]) for m in metrics}, points=points)
+    return Curve(auc={m: area(points, m, cost_range) for m in metrics}, points=points)
 
 
-def evaluate(
-    rows: Sequence[Row],
-    *,
-    scores: Sequence[str],
-    primary: str,
-    random_draws: int = 20,
-    seed: int = 0,
-) -> Report:
-    """Every score's curve, and the baselines: random (mean of draws), length, oracle; plus both tiers alone."""
+def evaluate(rows: Sequence[Row], *, scores: Sequence[str], primary: str) -> Report:
+    """Every score's curve, and the baselines: random (its expectation), length, oracle; plus both tiers alone."""
     if not rows:
         raise ValueError("nothing to evaluate")
     metrics = list(rows[0].small)
@@ -143,11 +146,7 @@ def evaluate(
     mean_small, mean_large = (sum(r.cost_small for r in rows) / n, sum(r.cost_large for r in rows) / n)
     cost_range = (mean_small, mean_small + mean_large)
     methods = {name: _curve(rows, by_score(rows, name), metrics, cost_range) for name in scores}
-    rng = random.Random(seed)
-    draws = [
-        _curve(rows, by_ranking(rng.sample(range(n), n)), metrics, cost_range) for _ in range(random_draws)
-    ]
-    methods["random"] = _mean_curve(draws, metrics)
+    methods["random"] = expected_random(rows, metrics, cost_range)
     if all(LENGTH_SCORE in r.scores for r in rows):
         methods["length"] = _curve(rows, by_score(rows, LENGTH_SCORE), metrics, cost_range)
     # The oracle knows each job's gain from escalating (on the primary metric) and escalates the largest first:
@@ -174,8 +173,10 @@ def plot(
     metric: str | None = None,
     methods: Sequence[str] | None = None,
     cost_unit: str = "USD",
+    bands: Bootstrap | None = None,
 ) -> None:
-    """Cost-quality curves of the methods (all by default) on one chart, for one metric (the primary), as PNG."""
+    """Cost-quality curves of the methods (all by default) on one chart, for one metric (the primary), as PNG;
+    with `bands`, each curve's pointwise bootstrap interval of quality is shaded around it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -185,15 +186,21 @@ def plot(
     fig, ax = plt.subplots(figsize=(8, 5.5))
     for name in methods or report.methods:
         curve = report.methods[name]
-        pts = sorted(curve.points, key=lambda p: p.cost_per_job)
+        order = sorted(range(len(curve.points)), key=lambda k: curve.points[k].cost_per_job)
+        costs = [curve.points[k].cost_per_job for k in order]
         style = "--" if name in ("random", "oracle", "length") else "-"
-        ax.plot(
-            [p.cost_per_job for p in pts],
-            [p.quality[metric] for p in pts],
-            style,
-            marker=".",
-            label=f"{name} (area {curve.auc[metric]:.3f})",
+        label = f"{name} (area {curve.auc[metric]:.3f})"
+        if bands and name in bands.methods:
+            area_ci = bands.methods[name].area[metric]
+            label = f"{name} (area {curve.auc[metric]:.3f} [{area_ci.low:.3f}, {area_ci.high:.3f}])"
+        (line,) = ax.plot(
+            costs, [curve.points[k].quality[metric] for k in order], style, marker=".", label=label
         )
+        if bands and name in bands.methods:
+            spans = [bands.methods[name].points[k].quality[metric] for k in order]
+            ax.fill_between(
+                costs, [b.low for b in spans], [b.high for b in spans], color=line.get_color(), alpha=0.12
+            )
     lo, hi = report.cost_range
     ax.scatter([lo, hi], [report.always_small[metric], report.always_large[metric]], c="k", zorder=5)
     ax.annotate("always small", (lo, report.always_small[metric]))
@@ -202,6 +209,35 @@ def plot(
     ax.set_ylabel(metric)
     ax.set_title(title)
     ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_margins(jobs: Sequence[dict[str, Any]], path: str, *, title: str, metric: str = "rougeL") -> None:
+    """Histogram of the small model's mean margin, split by whether the large model scored better on `metric`:
+    where the two groups separate, a margin threshold escalates the right jobs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    better = [j["scores"]["mean_margin"] for j in jobs if j["large"][metric] > j["small"][metric]]
+    not_better = [j["scores"]["mean_margin"] for j in jobs if j["large"][metric] <= j["small"][metric]]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    values = better + not_better
+    bins = [min(values) + (max(values) - min(values)) * k / 15 for k in range(16)] if values else 10
+    ax.hist(
+        [better, not_better],
+        bins=bins,
+        label=[f"large better ({len(better)})", f"large not better ({len(not_better)})"],
+        color=["tab:orange", "tab:blue"],
+        alpha=0.8,
+    )
+    ax.set_xlabel("small model's mean margin (low: unsure)")
+    ax.set_ylabel("meetings")
+    ax.set_title(f"{title}: mean margin by whether the large model did better ({metric})")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

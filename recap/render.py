@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,8 +19,9 @@ from shared.errors import JobError
 from shared.schemas import JobView, Turn
 
 if TYPE_CHECKING:
-    from recap.cascade import Calibration
-    from recap.evaluation import Report
+    from recap.bootstrap import Interval
+    from recap.cascade import Calibration, Meeting
+    from recap.eval_run import Outcome
     from shared.config import Settings
 
 
@@ -177,23 +180,95 @@ def calibration(
     )
 
 
-def evaluation(console: Console, report: Report, *, out: Path, as_json: bool) -> None:
+@contextmanager
+def tier_progress(meetings: Sequence[Meeting]) -> Iterator[Callable[[str, int], None]]:
+    """A progress bar per model tier on stderr, in transcript words (a long meeting counts for more), with ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from recap.cascade import words
+
+    total = sum(words(m) for m in meetings)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("words"),
+        TimeRemainingColumn(elapsed_when_finished=True),
+        console=Console(stderr=True),
+    ) as bar:
+        tasks = {tier: bar.add_task(f"{tier} model", total=total) for tier in ("small", "large")}
+        yield lambda tier, done: bar.advance(tasks[tier], done)
+
+
+def _ci(interval: Interval) -> str:
+    return f"[{interval.low:.4f}, {interval.high:.4f}]"
+
+
+def evaluation(console: Console, outcome: Outcome, *, path: Path, as_json: bool) -> None:
+    for tier, calls in outcome.calls.items():
+        Console(stderr=True).print(
+            f"{tier} model: {calls.misses} calls made, {calls.hits} replayed from {calls.folder}"
+        )
     if as_json:
-        typer.echo(report.model_dump_json())
+        typer.echo(json.dumps(outcome.result))
         return
+    report, intervals, result = outcome.report, outcome.intervals, outcome.result
+    primary = report.primary
     table = Table(
-        title=f"cost-quality area per method, {report.jobs} meetings (normalized by the cost range)"
+        title=f"{primary} area per method, {report.jobs} meetings "
+        f"({intervals.level:.0%} bootstrap intervals, {intervals.resamples} resamples)"
     )
-    table.add_column("method")
-    for metric in report.metrics:
-        table.add_column(metric)
-    for name, curve in sorted(report.methods.items(), key=lambda kv: -kv[1].auc[report.primary]):
-        table.add_row(name, *(f"{curve.auc[m]:.4f}" for m in report.metrics))
+    for column in ("method", "area", "interval", "- random", "- length"):
+        table.add_column(column)
+    for name, curve in sorted(report.methods.items(), key=lambda kv: -kv[1].auc[primary]):
+        method = intervals.methods.get(name)
+        versus = method.versus if method else {}
+        table.add_row(
+            name,
+            f"{curve.auc[primary]:.4f}",
+            _ci(method.area[primary]) if method else "-",
+            *(
+                f"{versus[b].estimate:+.4f} {_ci(versus[b].interval)}"
+                + (" [green]better[/]" if versus[b].better else "")
+                if b in versus
+                else "-"
+                for b in ("random", "length")
+            ),
+        )
     for name, quality in (("always small", report.always_small), ("always large", report.always_large)):
-        table.add_row(f"[dim]{name}[/]", *(f"{quality[m]:.4f}" for m in report.metrics))
+        table.add_row(f"[dim]{name}[/]", f"{quality[primary]:.4f}", "", "", "")
     console.print(table)
+    score = result["gate_score"]
+    if gate := result["buyer"].get(score):
+        buyer = Table(
+            title=f"the gate's score, {score}: what each rate buys (calibrated: fitted on the other half)"
+        )
+        for column in (
+            "rate",
+            "realized",
+            "rouge1",
+            "rouge2",
+            "rougeL",
+            "of large",
+            "USD/meeting",
+            "of large's cost",
+        ):
+            buyer.add_column(column)
+        points = [("calibrated", gate["calibrated"])] + [
+            (f"{p['target_rate']:.0%}", p) for p in gate["rates"]
+        ]
+        for label, p in points:
+            buyer.add_row(
+                label,
+                f"{p['realized_rate']:.0%}",
+                *(f"{p['quality'][m]:.4f}" for m in ("rouge1", "rouge2", "rougeL")),
+                f"{p['share_of_large']:.1%}",
+                f"{p['cost_per_job']:.6f}",
+                f"{p['relative_cost']:.1%}",
+            )
+        console.print(buyer)
     lo, hi = report.cost_range
     console.print(
-        f"cost per job: USD {lo:.6f} (always small) to {hi:.6f} (always large); best score: {report.best}"
+        f"cost per meeting: USD {lo:.6f} (always small) to {hi:.6f} (small + large); best score: {report.best}"
     )
-    console.print(f"wrote {out / 'eval.json'} and {len(report.metrics)} plots")
+    console.print(f"wrote {path} and its plots")

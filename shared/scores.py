@@ -46,7 +46,7 @@ class Score:
     needs: str | None = "margins"
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
     """Linear-interpolated percentile (numpy's default method)."""
     ordered = sorted(values)
     pos = (len(ordered) - 1) * q / 100
@@ -64,7 +64,7 @@ SCORES: dict[str, Score] = {
     "first_margin": Score(lambda j, _: fmean([c.margins[0] for c in j.calls if c.margins]), Unsure.LOW),
     "mean_margin": Score(lambda j, _: fmean(_pooled(j, "margins")), Unsure.LOW),
     "min_margin": Score(lambda j, _: min(_pooled(j, "margins")), Unsure.LOW),
-    "p10_margin": Score(lambda j, _: _percentile(_pooled(j, "margins"), 10), Unsure.LOW),
+    "p10_margin": Score(lambda j, _: percentile(_pooled(j, "margins"), 10), Unsure.LOW),
     "low_margin_share": Score(
         lambda j, cut: fmean([float(m < cut) for m in _pooled(j, "margins")]), Unsure.HIGH, empty=1.0
     ),

@@ -16,6 +16,21 @@ class Generation:
     input_tokens: int
     output_tokens: int
     stats: TokenStats = field(default_factory=TokenStats)  # filled when generated with scores
+    # This row's share of model time; set by a backend that knows it (a replayed cached call), else None.
+    seconds: float | None = None
+
+
+def message(instruction: str, body: str, *, instruction_last: bool = False) -> str:
+    """The user's message: the instruction and the text, in the order the prompt style asks for."""
+    return f"{body}\n\n{instruction}" if instruction_last else f"{instruction}\n\n{body}"
+
+
+def share_seconds(gens: Sequence[Generation], elapsed: float) -> list[float]:
+    """A batched call's time, shared by its rows in proportion to their input tokens (rows that know their
+    own time keep it)."""
+    timed = [g for g in gens if g.seconds is None]
+    total_in = sum(g.input_tokens for g in timed) or 1
+    return [elapsed * g.input_tokens / total_in if g.seconds is None else g.seconds for g in gens]
 
 
 class Backend(Protocol):
@@ -29,7 +44,7 @@ class Backend(Protocol):
 
     def split(self, text: str, budget: int) -> list[str]: ...
 
-    def prompt(self, instruction: str, body: str) -> str: ...
+    def prompt(self, instruction: str, body: str, *, instruction_last: bool = False) -> str: ...
 
     def generate(
         self,

@@ -18,7 +18,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from shared.backends.base import Generation
+from shared.backends.base import Generation, message
 from shared.backends.kinds import BackendKind, GenerationOptions
 from shared.backends.processing import banned_ngram_tokens, cut_at_stop
 from shared.errors import ModelLoadError
@@ -155,10 +155,11 @@ class TextModel(HFTokens):
         log.info("loaded %s on %s (%s%s)", name, device, model.dtype, ", compiled" if compile else "")
         return cls(name, model, tokenizer, device, options)
 
-    def prompt(self, instruction: str, body: str) -> str:
+    def prompt(self, instruction: str, body: str, *, instruction_last: bool = False) -> str:
+        content = message(instruction, body, instruction_last=instruction_last)
         if self.is_seq2seq or not self.tokenizer.chat_template:
-            return f"{instruction}\n\n{body}"
-        messages = [{"role": "user", "content": f"{instruction}\n\n{body}"}]
+            return content
+        messages = [{"role": "user", "content": content}]
         return str(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
 
     @torch.inference_mode()

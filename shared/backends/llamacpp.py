@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.backends.base import Generation
+from shared.backends.base import Generation, message
 from shared.backends.kinds import BackendKind, GenerationOptions
 from shared.backends.processing import cut_at_stop, process_numpy, stats_numpy
 from shared.errors import ModelLoadError
@@ -97,8 +97,8 @@ class LlamaCppBackend:
     def _text(self, ids: list[int]) -> str:
         return str(self.llm.detokenize(ids).decode("utf-8", errors="ignore"))
 
-    def prompt(self, instruction: str, body: str) -> str:
-        content = f"{instruction}\n\n{body}"
+    def prompt(self, instruction: str, body: str, *, instruction_last: bool = False) -> str:
+        content = message(instruction, body, instruction_last=instruction_last)
         if self.chat is None:
             return content
         return str(self.chat(messages=[{"role": "user", "content": content}]).prompt)

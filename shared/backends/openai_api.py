@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from shared.backends.base import Generation
+from shared.backends.base import Generation, message
 from shared.backends.kinds import BackendKind, GenerationOptions
 from shared.backends.processing import cut_at_stop
 from shared.errors import JobError
@@ -101,8 +101,9 @@ class OpenAIBackend:
     def split(self, text: str, budget: int) -> list[str]:
         return self.tokens.split(text, budget)
 
-    def prompt(self, instruction: str, body: str) -> str:
-        return f"{instruction}\n\n{body}"  # the user message; the server applies the model's chat template
+    def prompt(self, instruction: str, body: str, *, instruction_last: bool = False) -> str:
+        # The user message; the server applies the model's chat template.
+        return message(instruction, body, instruction_last=instruction_last)
 
     def _body(self, prompt: str, max_new_tokens: int, scores: bool) -> dict[str, Any]:
         body: dict[str, Any] = {

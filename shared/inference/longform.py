@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.backends.base import Backend, Generation
+from shared.backends.base import Backend, Generation, share_seconds
 from shared.config import TierSettings
 from shared.errors import JobError
 from shared.inference.chunking import ChunkPlan, pack, units_of
-from shared.prompts import ALL_INSTRUCTIONS, CHUNK, FINAL, FINAL_MERGE, MERGE, SummaryLength
+from shared.prompts import SummaryLength
 from shared.schemas import Usage
 from shared.scores import TokenStats
 
@@ -80,8 +80,11 @@ class Summarizer:
         self.model = model
         self.tier = tier
         # Room for the longest instruction (with any chat template) and the end-of-sequence token.
-        overhead = max(model.count([model.prompt(i, "") for i in ALL_INSTRUCTIONS])) + 2
+        overhead = max(model.count([self._prompt(i, "") for i in tier.prompts.instructions()])) + 2
         self.budget = min(tier.chunk_tokens or tier.window, tier.window - overhead)
+
+    def _prompt(self, instruction: str, text: str) -> str:
+        return self.model.prompt(instruction, text, instruction_last=self.tier.prompts.instruction_last)
 
     def _start(self, turns: Turns, length: SummaryLength) -> _Doc:
         units = units_of(turns, budget=self.budget, tokenizer=self.model)
@@ -89,9 +92,9 @@ class Summarizer:
             units, budget=self.budget, overlap=self.tier.overlap_tokens, max_chunks=self.tier.max_chunks
         )
         if len(plan.chunks) == 1:
-            prompts, final = [self.model.prompt(FINAL[length], plan.chunks[0].text)], True
+            prompts, final = [self._prompt(self.tier.prompts.final[length], plan.chunks[0].text)], True
         else:
-            prompts, final = [self.model.prompt(CHUNK, c.text) for c in plan.chunks], False
+            prompts, final = [self._prompt(self.tier.prompts.chunk, c.text) for c in plan.chunks], False
         tokens = self.tier.final_tokens[length] if final else self.tier.chunk_summary_tokens
         return _Doc(length, prompts, tokens, final, plan)
 
@@ -101,12 +104,12 @@ class Summarizer:
         plan = pack(units, budget=self.budget, overlap=0, max_chunks=len(units))
         doc.levels += 1
         if len(plan.chunks) == 1:
-            doc.prompts = [self.model.prompt(FINAL_MERGE[doc.length], plan.chunks[0].text)]
+            doc.prompts = [self._prompt(self.tier.prompts.final_merge[doc.length], plan.chunks[0].text)]
             doc.max_new_tokens, doc.final = self.tier.final_tokens[doc.length], True
             return
         if len(plan.chunks) >= len(summaries):
             raise JobError("merge_stalled", f"{len(summaries)} summaries do not merge into fewer chunks")
-        doc.prompts = [self.model.prompt(MERGE, c.text) for c in plan.chunks]
+        doc.prompts = [self._prompt(self.tier.prompts.merge, c.text) for c in plan.chunks]
         doc.max_new_tokens = self.tier.chunk_summary_tokens
 
     def _generate(self, docs: list[_Doc], *, scores: bool) -> list[list[Generation]]:
@@ -127,12 +130,10 @@ class Summarizer:
                     min_new_tokens=self.tier.min_new_tokens,
                     scores=scores,
                 )
-                elapsed = time.perf_counter() - started
-                total_in = sum(g.input_tokens for g in gens) or 1
-                for (d, i, _), gen in zip(batch, gens, strict=True):
+                shares = share_seconds(gens, time.perf_counter() - started)
+                for (d, i, _), gen, seconds in zip(batch, gens, shares, strict=True):
                     results[d][i] = gen
-                    # The batch's time is shared by its rows in proportion to their input tokens.
-                    docs[d].seconds += elapsed * gen.input_tokens / total_in
+                    docs[d].seconds += seconds
                     docs[d].batch_size = max(docs[d].batch_size, len(batch))
         return [[g for g in doc_results if g is not None] for doc_results in results]
 

@@ -89,17 +89,35 @@ def test_calibrate_and_eval_refuse_what_they_cannot_use(env, tmp_path) -> None:
     )  # fmt: skip
     assert done.returncode == 2 and json.loads(done.stdout)["code"] == "no_reference"
     assert not (tmp_path / "out").exists()  # refused before any model ran
+    done = subprocess.run(
+        [*RECAP, "eval", "--data", str(unreferenced), "--domain", "product", "--out", str(tmp_path / "out")],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2 and json.loads(done.stdout)["code"] == "bad_meetings_file"
+    assert "holds no meetings of domain 'product'" in json.loads(done.stdout)["message"]
 
 
-def test_eval_reports_every_score_and_baseline_with_rouge_and_costs(env, team_dir, tmp_path) -> None:
+def test_eval_reports_every_score_and_baseline_with_rouge_costs_and_intervals(
+    env, team_dir, tmp_path
+) -> None:
     from rouge_score import rouge_scorer
 
     data = team_dir / "data/qmsum/dev.jsonl"
-    report = json.loads(
-        recap(
-            env, "eval", "--data", str(data), "--limit", "3", "--out", str(tmp_path / "eval"), "--json"
-        ).stdout
-    )
+    args = [
+        "eval",
+        "--data",
+        str(data),
+        "--limit",
+        "3",
+        "--resamples",
+        "50",
+        "--cache",
+        str(tmp_path / "cache"),
+    ]
+    first = recap(env, *args, "--out", str(tmp_path / "eval"), "--budget", "0.0001", "--json")
+    result = json.loads(first.stdout)
+    report = result["report"]
+    assert "large model" in first.stderr and "words" in first.stderr  # the progress bars
     assert set(report["methods"]) == set(SCORES) | {"random", "length", "oracle"}
     assert report["jobs"] == 3 and report["metrics"] == ["rouge1", "rouge2", "rougeL"]
     for name, curve in report["methods"].items():
@@ -109,11 +127,21 @@ def test_eval_reports_every_score_and_baseline_with_rouge_and_costs(env, team_di
         assert costs == sorted(costs) and costs[0] == pytest.approx(report["cost_range"][0])
         assert costs[-1] == pytest.approx(report["cost_range"][1])
         assert all(0 <= a <= 1 for a in curve["auc"].values())
+        spans = result["bootstrap"]["methods"][name]
+        assert all(spans["area"][m]["low"] <= spans["area"][m]["high"] for m in report["metrics"])
+        assert len(spans["points"]) == 21
+    assert set(result["bootstrap"]["methods"]["mean_margin"]["versus"]) == {"random", "length"}
+    assert result["bootstrap"]["resamples"] == 50
+    gate = result["buyer"]["mean_margin"]
+    assert [p["target_rate"] for p in gate["rates"]] == [0.1, 0.2, 0.3, 0.5]
+    assert [f["calibrated_on"] for f in result["calibration_check"]["mean_margin"]] == ["first", "second"]
+    assert result["budget"]["budget_per_job_usd"] == 0.0001
+    assert result["models"]["small"]["weights_sha256"] and result["prices_usd"]["small"]["per_second"]
 
     written = json.loads((tmp_path / "eval" / "eval.json").read_text())
-    assert written["report"] == report
+    assert written == result
     assert {p.name for p in (tmp_path / "eval").glob("*.png")} == {
-        "cost_quality_rouge1.png", "cost_quality_rouge2.png", "cost_quality_rougeL.png"
+        "eval_rouge1.png", "eval_rouge2.png", "eval_rougeL.png", "eval_margins.png"
     }  # fmt: skip
     # ROUGE against the human general summary, stemming on, recomputed independently for one job.
     meeting = json.loads(data.read_text().splitlines()[0])
@@ -126,4 +154,10 @@ def test_eval_reports_every_score_and_baseline_with_rouge_and_costs(env, team_di
     assert report["always_small"]["rougeL"] == pytest.approx(
         sum(j["small"]["rougeL"] for j in written["jobs"]) / 3
     )
-    assert all(j["cost_large"] > 0 and j["cost_small"] > 0 for j in written["jobs"])
+    assert all(j["cost_large_usd"] > 0 and j["cost_small_usd"] > 0 for j in written["jobs"])
+
+    # A second run replays every model call from the cache: the same report, costs included.
+    again = recap(env, *args, "--out", str(tmp_path / "again"), "--budget", "0.0001", "--json")
+    assert json.loads(again.stdout) == result
+    assert "small model: 0 calls made" in again.stderr and "large model: 0 calls made" in again.stderr
+    assert "small model: 0 calls made" not in first.stderr

@@ -160,6 +160,10 @@ def test_the_same_gguf_file_in_transformers_agrees_with_llamacpp(smollm2, smollm
     body = "Maya: release Thursday without SSO?\nLena: agreed, it is behind a flag.\nOmar: fine, if the invoice fix ships."
     prompts = [hf.prompt("Summarize the following meeting transcript.", body)]
     assert prompts[0] == smollm2_llamacpp.prompt("Summarize the following meeting transcript.", body)
+    # A style that puts the instruction last: the same message, in the other order, in both engines' template.
+    last = hf.prompt("Summarize.", body, instruction_last=True)
+    assert last == smollm2_llamacpp.prompt("Summarize.", body, instruction_last=True)
+    assert f"{body}\n\nSummarize.<|im_end|>" in last and last.index("Maya") < last.index("Summarize.")
     a = hf.generate(prompts, max_new_tokens=8, scores=True)[0]
     b = smollm2_llamacpp.generate(prompts, max_new_tokens=8, scores=True)[0]
     assert a.input_tokens == b.input_tokens

@@ -68,3 +68,13 @@ def test_budget_periods_start_on_utc_boundaries(period: str, start: str) -> None
 
     now = datetime(2026, 11, 21, 18, 42, 7, 123, tzinfo=UTC)
     assert period_start(now, period) == datetime.fromisoformat(start).replace(tzinfo=UTC)
+
+
+def test_prompt_styles_are_chosen_per_model_and_checked_at_startup(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.prompts import PLAIN, TOPICS
+
+    monkeypatch.setenv("RECAP_PROMPTS", '{"bundled:smollm2-135m-instruct": "topics"}')
+    settings = Settings(small_model="bundled:smollm2-135m-instruct", large_model="some/other")
+    assert settings.tier("small").prompts is TOPICS and settings.tier("large").prompts is PLAIN
+    with pytest.raises(ValidationError, match="unknown prompt style chatty; choose one of plain, topics"):
+        Settings(prompts={"m": "chatty"})
