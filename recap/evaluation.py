@@ -161,7 +161,11 @@ def evaluate(rows: Sequence[Row], *, scores: Sequence[str], primary: str) -> Rep
         always_small={m: sum(r.small[m] for r in rows) / n for m in metrics},
         always_large={m: sum(r.large[m] for r in rows) / n for m in metrics},
         methods=methods,
-        best=max(scores, key=lambda s: methods[s].auc[primary]),
+        # A score that is the same on every job (no truncation anywhere) ranks nothing: its curve is random's.
+        best=max(
+            [s for s in scores if len({r.scores[s] for r in rows}) > 1] or scores,
+            key=lambda s: methods[s].auc[primary],
+        ),
     )
 
 
