@@ -124,20 +124,6 @@ def run_tier(
     return runs
 
 
-def rouge_table(runs: Sequence[TierRun], meetings: Sequence[Meeting]) -> list[dict[str, float]]:
-    """ROUGE-1/2/L F1 of each summary against its meeting's human general summary (stemming on)."""
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-    table = []
-    for run, meeting in zip(runs, meetings, strict=True):
-        if not meeting.reference:
-            raise InputError("no_reference", f"meeting {meeting.id} has no general_summary to score against")
-        scores = scorer.score(meeting.reference, run.text)
-        table.append({name: s.fmeasure for name, s in scores.items()})
-    return table
-
-
 @dataclass(frozen=True)
 class Calibration:
     rate: float  # the escalation rate the thresholds aim at

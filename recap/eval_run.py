@@ -10,6 +10,7 @@ import json
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from statistics import fmean
 from typing import Any
@@ -41,12 +42,16 @@ class EvalOptions:
     second_reference: Path | None  # JSONL of {"id", "ami_abstract"}
 
 
-def rouge(prediction: str, reference: str) -> dict[str, float]:
-    """ROUGE-1/2/L F1, stemming on (what QMSum's papers report)."""
+@cache
+def _scorer() -> Any:
     from rouge_score import rouge_scorer
 
-    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-    return {name: s.fmeasure for name, s in scorer.score(reference, prediction).items()}
+    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+
+
+def rouge(prediction: str, reference: str) -> dict[str, float]:
+    """ROUGE-1/2/L F1, stemming on (what QMSum's papers report)."""
+    return {name: s.fmeasure for name, s in _scorer().score(reference, prediction).items()}
 
 
 def _mean(tables: Sequence[dict[str, float]]) -> dict[str, float]:

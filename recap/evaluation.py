@@ -61,7 +61,7 @@ class Report(BaseModel):
 Escalate = Callable[[float], list[bool]]  # a target rate -> which jobs escalate
 
 
-def _point(rows: Sequence[Row], rate: float, chosen: Sequence[bool], metrics: Sequence[str]) -> Point:
+def point(rows: Sequence[Row], rate: float, chosen: Sequence[bool], metrics: Sequence[str]) -> Point:
     n = len(rows)
     return Point(
         target_rate=rate,
@@ -93,7 +93,7 @@ def area(points: Sequence[Point], metric: str, cost_range: tuple[float, float]) 
 def _curve(
     rows: Sequence[Row], choose: Escalate, metrics: Sequence[str], cost_range: tuple[float, float]
 ) -> Curve:
-    points = [_point(rows, rate, choose(rate), metrics) for rate in RATES]
+    points = [point(rows, rate, choose(rate), metrics) for rate in RATES]
     return Curve(auc={m: area(points, m, cost_range) for m in metrics}, points=points)
 
 

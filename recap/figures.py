@@ -11,7 +11,7 @@ from statistics import fmean
 
 from pydantic import BaseModel
 
-from recap.evaluation import Row, by_score
+from recap.evaluation import Row, by_score, point
 from services.gate.policy import escalates, rate_for_budget, threshold_for_rate
 
 BUYER_RATES = (0.10, 0.20, 0.30, 0.50)
@@ -47,21 +47,16 @@ class BudgetRate(BaseModel):
 
 
 def operating(rows: Sequence[Row], chosen: Sequence[bool], target: float, primary: str) -> Operating:
-    metrics = list(rows[0].small)
-    quality = {
-        m: fmean([(r.large if up else r.small)[m] for r, up in zip(rows, chosen, strict=True)])
-        for m in metrics
-    }
-    cost = fmean([r.cost_small + (r.cost_large if up else 0.0) for r, up in zip(rows, chosen, strict=True)])
+    at = point(rows, target, chosen, list(rows[0].small))
     large_quality = fmean([r.large[primary] for r in rows])
     large_cost = fmean([r.cost_large for r in rows])
     return Operating(
         target_rate=target,
-        realized_rate=sum(chosen) / len(rows),
-        quality=quality,
-        share_of_large=quality[primary] / large_quality if large_quality else 0.0,
-        cost_per_job=cost,
-        relative_cost=cost / large_cost if large_cost else 0.0,
+        realized_rate=at.realized_rate,
+        quality=at.quality,
+        share_of_large=at.quality[primary] / large_quality if large_quality else 0.0,
+        cost_per_job=at.cost_per_job,
+        relative_cost=at.cost_per_job / large_cost if large_cost else 0.0,
     )
 
 
