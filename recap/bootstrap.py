@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from recap.evaluation import Report, Row, evaluate
-from shared.scores import percentile
+from services.gate.scores import percentile
 
 BASELINES = ("random", "length")
 

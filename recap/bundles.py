@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from shared.backends import bundled
+from inference.backends import bundled
 
 
 def ensure(console: Console, names: list[str], models_dir: Path) -> list[str]:

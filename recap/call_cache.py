@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.backends import bundled
-from shared.backends.base import Backend, Generation, share_seconds
-from shared.backends.kinds import BackendKind
-from shared.backends.load import BackendSpec, source_of
-from shared.scores import TokenStats
+from inference.backends import bundled
+from inference.backends.base import Backend, Generation, share_seconds
+from inference.backends.load import BackendSpec, source_of
+from inference.stats import TokenStats
+from shared.model_kinds import BackendKind
 
 READ_CHUNK = 1 << 22
 

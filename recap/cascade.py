@@ -11,17 +11,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from inference.backends.base import Backend
+from inference.backends.load import load, spec_for
+from inference.longform import Summarizer
 from recap.call_cache import CachedBackend, CallCache, identity
-from services.gate.policy import escalates, threshold_for_rate
-from services.ingestion.parse import parse
-from services.small_model.summarize import gate_scores
-from shared.backends.base import Backend
-from shared.backends.load import load, spec_for
-from shared.config import Tier, get_settings
+from services.ingest.parse import parse_as_configured
+from services.small.stage import gate_scores
+from shared.config import get_settings
 from shared.costs import stage_cost
 from shared.errors import InputError
-from shared.inference.longform import Summarizer
-from shared.scores import given_by_all
+from shared.states import Tier
 
 
 @dataclass(frozen=True)
@@ -60,13 +59,7 @@ def load_meetings(path: Path, *, limit: int | None = None, domain: str | None = 
                     "bad_meetings_file", f"{path}:{number}: not a meeting with a 'turns' list ({exc})"
                 ) from exc
             try:
-                parsed = parse(
-                    raw,
-                    max_bytes=settings.max_transcript_bytes,
-                    max_turns=settings.max_turns,
-                    format="json",
-                    cleaning=settings.cleaning,
-                )
+                parsed = parse_as_configured(raw, format="json", settings=settings)
             except InputError as exc:
                 raise InputError(exc.code, f"{path}:{number}: {exc.message}") from exc
             meetings.append(
@@ -122,32 +115,3 @@ def run_tier(
         if progress:
             progress(sum(words(m) for m in batch))
     return runs
-
-
-@dataclass(frozen=True)
-class Calibration:
-    rate: float  # the escalation rate the thresholds aim at
-    thresholds: dict[str, float]  # per score
-    realized: dict[str, float]  # per score: the rate its threshold escalates on the calibration set
-    small_cost_usd: float  # c_s: mean per job on the calibration set
-    large_cost_usd: float | None  # c_l: measured or given (budget calibration only)
-
-
-def calibrate(small: Sequence[TierRun], *, rate: float, large_cost_usd: float | None = None) -> Calibration:
-    """Every score's threshold for `rate` on these small-model runs (the rate-quantile of the score)."""
-    thresholds, realized = {}, {}
-    for name in given_by_all(r.scores for r in small):
-        values = [r.scores[name] for r in small]
-        thresholds[name] = threshold_for_rate(name, values, rate)
-        realized[name] = sum(escalates(name, v, thresholds[name]) for v in values) / len(values)
-    return Calibration(
-        rate, thresholds, realized, sum(r.cost_usd for r in small) / len(small), large_cost_usd
-    )
-
-
-def write_gate_file(path: Path, values: dict[str, object]) -> None:
-    """Replaces the gate file in one step (a reader never sees half of it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(values, indent=2, default=str) + "\n")
-    tmp.replace(path)

@@ -10,14 +10,14 @@ from pathlib import Path
 from celery import Celery
 from kombu.exceptions import OperationalError as BrokerError
 
-from services.ingestion.decode import read_capped
+from services.ingest.decode import read_capped
 from shared.config import Settings
 from shared.db import repository as repo
 from shared.db.session import session_scope
 from shared.errors import InputError
 from shared.prompts import SummaryLength
 from shared.schemas import JobView
-from shared.task_names import INGEST
+from shared.stages import FIRST, STAGES
 
 
 class BrokerUnavailable(RuntimeError):
@@ -63,7 +63,7 @@ def submit_file(
             repo.end_with_error(session, job_id=job.id, error=error)
     if error is None:
         # The message carries the id only; the transcript waits in the database (claim check).
-        app.send_task(INGEST, kwargs={"job_id": str(job.id)})
+        app.send_task(STAGES[FIRST].task, kwargs={"job_id": str(job.id)})
     return job.id
 
 

@@ -9,16 +9,15 @@ from urllib.parse import urlparse
 
 from rich.console import Console
 
+from inference.backends.bundled import PREFIX, BundleError
 from recap import client, render
 from recap.stack import Stack
-from shared.backends.bundled import PREFIX, BundleError
 from shared.celery_app import create_app
 from shared.config import Settings, get_settings
 from shared.logs import configure as configure_logs
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # The real FLAN-T5 tokenizer, where the team folder sits beside the repo; else a byte-level one.
-TEAM_TOKENIZER = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "flan-t5-small"
 
 # The real pair that installs offline (`make models`), used when the configured models cannot be loaded here.
 BUNDLED_SMALL = "bundled:smollm2-135m-instruct"
@@ -58,7 +57,8 @@ def use_test_models(console: Console, settings: Settings) -> None:
     from recap.testmodels import Shape, init_test_models
 
     out = settings.var_dir / "test-models" / "flan-t5-small"
-    tokenizer = TEAM_TOKENIZER if TEAM_TOKENIZER.is_dir() else None
+    team_tokenizer = get_settings().team_dir / "models" / "flan-t5-small"
+    tokenizer = team_tokenizer if team_tokenizer.is_dir() else None
     if not (out / "large" / "config.json").exists():
         console.print(f"building random-weight flan-t5-small-shaped models in {out} ...")
         init_test_models(out, Shape.FLAN_T5_SMALL, tokenizer)

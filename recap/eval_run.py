@@ -15,15 +15,16 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from inference.backends.load import load, spec_for
 from recap import cascade
 from recap.bootstrap import Bootstrap, bootstrap, resample_indices
 from recap.call_cache import CallCache, identity
 from recap.evaluation import Report, Row, evaluate
 from recap.figures import BUYER_RATES, at_rates, budget_rate, cross_fitted
-from shared.backends.load import load, spec_for
-from shared.config import Tier, get_settings
+from services.gate.scores import given_by_all
+from shared.config import get_settings
 from shared.costs import Price
-from shared.scores import given_by_all
+from shared.states import Tier
 
 PRIMARY = "rougeL"
 Progress = Callable[[Tier, int], None]  # (tier, words done) -> None
@@ -133,8 +134,12 @@ def run(
         return None if progress is None else lambda words: progress(tier, words)
 
     calls = {tier: CallCache(options.cache) for tier in ("small", "large")} if options.cache else {}
-    small = cascade.run_tier(meetings, "small", cache=calls.get("small"), progress=tier_progress("small"))
-    large = cascade.run_tier(meetings, "large", cache=calls.get("large"), progress=tier_progress("large"))
+    small = cascade.run_tier(
+        meetings, Tier.SMALL, cache=calls.get("small"), progress=tier_progress(Tier.SMALL)
+    )
+    large = cascade.run_tier(
+        meetings, Tier.LARGE, cache=calls.get("large"), progress=tier_progress(Tier.LARGE)
+    )
     rows = [
         Row(
             m.id,
@@ -161,8 +166,8 @@ def run(
         }
         calibration[score] = folds
     prices = {
-        "small": _price("small").model_dump(mode="json"),
-        "large": _price("large").model_dump(mode="json"),
+        "small": _price(Tier.SMALL).model_dump(mode="json"),
+        "large": _price(Tier.LARGE).model_dump(mode="json"),
     }
     result: dict[str, Any] = {
         "commit": _commit(),
@@ -175,7 +180,7 @@ def run(
             "half": options.half,
             "ids": [m.id for m in meetings],
         },
-        "models": {"small": _model("small"), "large": _model("large")},
+        "models": {"small": _model(Tier.SMALL), "large": _model(Tier.LARGE)},
         "summary_length": settings.default_summary_length.value,
         "prices_usd": prices,
         "report": report.model_dump(mode="json"),

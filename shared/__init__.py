@@ -1,1 +1,2 @@
-"""Recap's common package: settings, Celery app, task names, schemas, database and cost model."""
+"""Recap's common package: what every process needs. Settings, the stage table and lifecycles, the Celery app,
+job states, schemas, the database and the cost model. Nothing here imports torch or a stage's package."""

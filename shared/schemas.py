@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 
 class Turn(BaseModel):
@@ -50,6 +51,8 @@ class StageView(BaseModel):
     batch_size: int
     deliveries: int
     cost_usd: float
+    started_at: datetime | None = None  # the claim of its last delivery
+    finished_at: datetime | None = None  # its cost recorded, just before the job moved on
 
 
 class SummaryView(BaseModel):
@@ -66,14 +69,15 @@ class SummaryView(BaseModel):
 class JobView(BaseModel):
     """`recap status --json` prints this; `recap submit --json` prints it without gate and stages."""
 
-    job_id: str
+    # Built from a `Job` row with `from_attributes`: its `id` and `source_name` arrive under these names.
+    job_id: str = Field(validation_alias=AliasChoices("job_id", "id"))
     tenant: str
     status: str
     tier: str | None
     summary: str | None
-    cost_usd: float
-    error: ErrorInfo | None
-    source: str | None
+    cost_usd: float = 0.0
+    error: ErrorInfo | None = None
+    source: str | None = Field(validation_alias=AliasChoices("source", "source_name"))
     source_format: str | None
     summary_length: str
     # Of the summary the job ended with (else the small one): chunks read, and the share of tokens unread.
@@ -84,3 +88,8 @@ class JobView(BaseModel):
     gate: GateView | None = None
     summaries: list[SummaryView] = []
     stages: list[StageView] = []
+
+    @field_validator("job_id", mode="before")
+    @classmethod
+    def _id_text(cls, value: Any) -> str:
+        return str(value)

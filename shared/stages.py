@@ -1,28 +1,17 @@
-"""What every stage does around its work: claim the job, count deliveries, record cost, move on, end on error."""
+"""The stage table: every stage's one name, its order, and what its worker runs. Everything else derives from it.
+
+A stage's name is its queue, its package (`services/<name>/`), its task prefix (`<name>.run`), its worker's node
+name, its compose service, its metrics label and its ledger rows; Kubernetes objects use it as is (no stage name
+holds `_`). Adding a stage is one row here and one package under `services/`.
+"""
 
 from __future__ import annotations
 
-import logging
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from decimal import Decimal
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy.exc import OperationalError
-from sqlmodel import Session
-
-from shared.config import get_settings
-from shared.db import budget
-from shared.db import repository as repo
-from shared.db.models import Job, JobStatus
-from shared.db.session import session_scope
-from shared.errors import JobError
-from shared.logs import job_context
-from shared.schemas import Usage
-
-log = logging.getLogger(__name__)
+from shared.config import Settings
+from shared.states import JobStatus, Tier
 
 
 class Stage(StrEnum):
@@ -32,105 +21,86 @@ class Stage(StrEnum):
     LARGE = "large"
 
 
-# The status a job holds while a stage works on it. A delivery that finds any other status is a duplicate.
-RUNS_IN: dict[Stage, JobStatus] = {
-    Stage.INGEST: JobStatus.INGESTING,
-    Stage.SMALL: JobStatus.SUMMARIZING,
-    Stage.GATE: JobStatus.GATING,
-    Stage.LARGE: JobStatus.ESCALATED,
+@dataclass(frozen=True)
+class StageSpec:
+    stage: Stage
+    status: (
+        JobStatus  # what a job holds while this stage owns it; a delivery that finds another is a duplicate
+    )
+    then: Stage | None  # where a job goes on (the gate chooses between this and ending the job)
+    tier: (
+        Tier | None
+    )  # a model stage's tier: it micro-batches (celery-batches) in one solo process holding the model
+    reads: str  # for people: what it reads and writes (README, `recap stages`)
+    writes: str
+
+    @property
+    def batched(self) -> bool:
+        return self.tier is not None
+
+    @property
+    def task(self) -> str:
+        return f"{self.stage}.run"
+
+    @property
+    def worker_module(self) -> str:
+        """What `celery -A` loads: the stage's task wrappers (and nothing of any other stage)."""
+        return f"services.{self.stage}.tasks"
+
+    def concurrency(self, settings: Settings) -> int:
+        """Processes per worker; a model stage's one process holds one model (and one CUDA context)."""
+        return 1 if self.batched else int(getattr(settings, f"{self.stage}_concurrency"))
+
+    def batch_size(self, settings: Settings) -> int:
+        return int(getattr(settings, f"{self.stage}_batch_size")) if self.batched else 1
+
+
+STAGES: dict[Stage, StageSpec] = {
+    spec.stage: spec
+    for spec in (
+        StageSpec(
+            Stage.INGEST,
+            JobStatus.INGESTING,
+            Stage.SMALL,
+            tier=None,
+            reads="raw transcript",
+            writes="turns, source format",
+        ),
+        StageSpec(
+            Stage.SMALL,
+            JobStatus.SUMMARIZING,
+            Stage.GATE,
+            tier=Tier.SMALL,
+            reads="turns",
+            writes="small summary with its gate scores",
+        ),
+        StageSpec(
+            Stage.GATE,
+            JobStatus.GATING,
+            Stage.LARGE,
+            tier=None,
+            reads="small summary's scores, recent decisions, budgets",
+            writes="gate decision, budget reservation; the job's end unless escalated",
+        ),
+        StageSpec(
+            Stage.LARGE,
+            JobStatus.ESCALATED,
+            None,
+            tier=Tier.LARGE,
+            reads="turns",
+            writes="large summary, settled budget; the job's end",
+        ),
+    )
 }
+FIRST = Stage.INGEST
+
+# Celery routes by task name: each stage's task goes to the stage's own queue.
+ROUTES: dict[str, dict[str, str]] = {spec.task: {"queue": str(stage)} for stage, spec in STAGES.items()}
 
 
-def claim(job_id: uuid.UUID, stage: Stage) -> Job | None:
-    """The job, if this delivery should work on it; None for a duplicate or an ended job (ack and move on)."""
-    own = RUNS_IN[stage]
-    with session_scope() as session:
-        job = repo.get_job(session, job_id=job_id, lock=True)
-        if job is None:
-            log.warning("no such job", extra={"job_id": str(job_id), "stage": stage})
-            return None
-        if stage is Stage.INGEST and job.status == JobStatus.QUEUED:
-            repo.move_status(session, job_id=job_id, expect=JobStatus.QUEUED, to=own)
-        elif job.status != own:
-            log.info("duplicate delivery skipped", extra={"job_id": str(job_id), "stage": stage})
-            return None
-        deliveries = repo.count_delivery(session, job_id=job_id, stage=stage)
-    limit = get_settings().max_deliveries
-    if deliveries > limit:
-        # The broker keeps no redelivery count: ours stops a job that kills its worker from looping forever.
-        end_job(
-            job_id,
-            JobError(
-                "redelivery_limit",
-                f"the {stage} stage was delivered {deliveries} times (limit {limit}); "
-                "its worker died or timed out each time",
-            ),
-        )
-        return None
-    return job
-
-
-def load_turns(job_id: uuid.UUID) -> list[tuple[str | None, str]]:
-    """The job's normalized turns as (speaker, text), as ingestion stored them."""
-    with session_scope() as session:
-        turns = repo.get_transcript(session, job_id=job_id).turns
-    if not turns:
-        raise JobError("turns_missing", f"job {job_id} reached a model stage without ingested turns")
-    return [(t.get("speaker"), t["text"]) for t in turns]
-
-
-def finish(
-    session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage, to: JobStatus, **fields: Any
-) -> bool:
-    """Prices the stage's usage into its ledger row and moves the job on, in the caller's transaction.
-
-    False when a concurrent duplicate already moved the job: the caller must not enqueue the next stage again.
-    A job never ends with an empty summary: that is `empty_summary`, a failure, not a result.
-    """
-    if to in (JobStatus.DONE, JobStatus.DEGRADED) and not str(fields.get("summary") or "").strip():
-        raise JobError(
-            "empty_summary",
-            f"the {fields.get('tier') or stage} model wrote an empty summary; nothing usable to return",
-        )
-    settings = get_settings()
-    cost = repo.record_usage(
-        session,
-        job_id=job_id,
-        stage=stage,
-        usage=usage,
-        price=settings.price_for(usage.model, usage.device),
-        price_version=settings.price_version,
-    )
-    if stage is Stage.LARGE:
-        budget.settle(session, job_id=job_id, cost=cost)  # the reservation becomes the real cost
-    return repo.move_status(session, job_id=job_id, expect=RUNS_IN[stage], to=to, **fields)
-
-
-def end_job(job_id: uuid.UUID, error: JobError) -> None:
-    with session_scope() as session:
-        ended = repo.end_with_error(session, job_id=job_id, error=error)
-        budget.settle(session, job_id=job_id, cost=Decimal(0))  # an escalation that never ran costs nothing
-    log.log(
-        logging.WARNING if ended else logging.INFO,
-        "job ended: %s",
-        error,
-        extra={"job_id": str(job_id), "code": error.code},
-    )
-
-
-@contextmanager
-def job_errors(job_id: uuid.UUID) -> Iterator[None]:
-    """Turns any error inside a stage into an ended job with a code, except a lost database (retried).
-
-    Every log line written inside carries the job's id.
-    """
-    with job_context(job_id):
-        try:
-            yield
-        except JobError as error:
-            end_job(job_id, error)
-        except OperationalError:
-            raise  # the database went away: the task retries, the job keeps its state
-        except Exception as exc:  # a bug must not leave the job stuck mid-pipeline
-            log.exception("stage crashed")
-            end_job(job_id, JobError("internal_error", f"{type(exc).__name__}: {exc}"))
+def next_status(stage: Stage) -> JobStatus:
+    """The status a job moves to when `stage` hands it on."""
+    then = STAGES[stage].then
+    if then is None:
+        raise ValueError(f"the {stage} stage is the last; it ends jobs")
+    return STAGES[then].status

@@ -12,11 +12,10 @@ import psycopg
 import pytest
 import redis
 
-from shared.config import get_settings
+from shared.config import REPO, Settings, get_settings
 from shared.db.migrate import upgrade
 
-REPO = Path(__file__).resolve().parent.parent
-TEAM = REPO.parent / "shared"
+TEAM = Settings().team_dir  # RECAP_TEAM_DIR, else ../shared beside the checkout
 IN_CI = os.environ.get("CI") == "true"
 PG_URL = os.environ.get("RECAP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("RECAP_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -124,7 +123,7 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
 @pytest.fixture(scope="session")
 def smollm2() -> Path:
     """The real SmolLM2-135M-Instruct GGUF file, installed by `make test` (`recap models install`)."""
-    from shared.backends import bundled
+    from inference.backends import bundled
 
     models = Path(os.environ.get("RECAP_MODELS_DIR") or REPO / "var" / "models")
     bundle = bundled.BUNDLES["smollm2-135m-instruct"]
@@ -139,6 +138,6 @@ def smollm2() -> Path:
 @pytest.fixture(scope="session")
 def smollm2_llamacpp(smollm2: Path):
     """SmolLM2 in-process through llama.cpp, without decoding penalties, loaded once for the session."""
-    from shared.backends.llamacpp import LlamaCppBackend
+    from inference.backends.llamacpp import LlamaCppBackend
 
     return LlamaCppBackend.load("bundled:smollm2-135m-instruct", str(smollm2), n_ctx=2048, threads=2)

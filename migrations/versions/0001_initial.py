@@ -9,7 +9,7 @@ Create Date: 2026-11-21 15:35:15.566127
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 # revision identifiers, used by Alembic.

@@ -1,17 +1,11 @@
-"""Celery wrapper of the gate stage."""
+"""The gate worker's task (`celery -A services.gate.tasks worker -Q gate`): accept (the job ends) or send `large`."""
 
-from __future__ import annotations
-
-import uuid
-
-from services.gate.gate import gate_job
+from services.gate.policies import check
+from services.gate.stage import gate_job
 from shared.celery_app import app
-from shared.task_names import GATE, SUMMARIZE_LARGE
-from shared.tasks import RETRY
+from shared.config import get_settings
+from shared.stage_tasks import job_task
+from shared.stages import Stage
 
-
-@app.task(name=GATE, **RETRY)
-def decide(job_id: str) -> None:
-    """Consumes `gate`: accepts the small summary (job done) or enqueues `large`."""
-    if gate_job(uuid.UUID(job_id)):
-        app.send_task(SUMMARIZE_LARGE, kwargs={"job_id": job_id})
+check(get_settings())
+run = job_task(app, Stage.GATE, gate_job)

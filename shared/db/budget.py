@@ -14,10 +14,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from shared.db.models import BudgetReservation, BudgetSpend
-from shared.db.repository import insert_statement
+from shared.db.models import BudgetReservation, BudgetSpend, table_of
+from shared.db.repository import changed, insert_statement
 
 GLOBAL = "global"
 
@@ -36,20 +36,20 @@ class Refusal:
 
 
 def _add(session: Session, *, scope: str, period: datetime, amount: Decimal, limit: Decimal | None) -> bool:
-    session.execute(
+    session.connection().execute(
         insert_statement(
             session, BudgetSpend, {"scope": scope, "period_start": period, "spent_usd": 0}
         ).on_conflict_do_nothing(index_elements=["scope", "period_start"])
     )
-    spent = BudgetSpend.__table__.c.spent_usd  # type: ignore[attr-defined]
+    spent = table_of(BudgetSpend).c.spent_usd
     stmt = (
         update(BudgetSpend)
-        .where(BudgetSpend.scope == scope, BudgetSpend.period_start == period)  # type: ignore[arg-type]
+        .where(col(BudgetSpend.scope) == scope, col(BudgetSpend.period_start) == period)
         .values(spent_usd=spent + amount)
     )
     if limit is not None:
         stmt = stmt.where(spent + amount <= limit)
-    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+    return changed(session, stmt) == 1
 
 
 def spent(session: Session, *, scope: str, period: datetime) -> Decimal:
@@ -72,11 +72,15 @@ def reserve(
     reserves nothing more. A refusal is kept as a settled zero reservation, so a duplicate cannot retry it.
     """
     row = {"job_id": job_id, "tenant": tenant, "period_start": period, "amount_usd": amount, "settled": False}
-    claimed = session.execute(
-        insert_statement(session, BudgetReservation, row)
-        .on_conflict_do_nothing(index_elements=["job_id"])
-        .returning(BudgetReservation.__table__.c.job_id)  # type: ignore[attr-defined]
-    ).first()
+    claimed = (
+        session.connection()
+        .execute(
+            insert_statement(session, BudgetReservation, row)
+            .on_conflict_do_nothing(index_elements=["job_id"])
+            .returning(table_of(BudgetReservation).c.job_id)
+        )
+        .first()
+    )
     if claimed is None:
         return None
     done: list[str] = []
@@ -84,9 +88,9 @@ def reserve(
         if not _add(session, scope=scope, period=period, amount=amount, limit=limit):
             for back in done:  # we hold these rows' locks: giving the amount back is atomic for others
                 _add(session, scope=back, period=period, amount=-amount, limit=None)
-            session.execute(
+            session.connection().execute(
                 update(BudgetReservation)
-                .where(BudgetReservation.job_id == job_id)  # type: ignore[arg-type]
+                .where(col(BudgetReservation.job_id) == job_id)
                 .values(amount_usd=0, settled=True)
             )
             assert limit is not None  # an unlimited scope always accepts

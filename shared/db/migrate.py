@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
-import migrations
 from shared.config import get_settings
+
+
+def _scripts() -> Path:
+    # Found, not imported: the migrations import shared (models, settings), and shared must not import them.
+    spec = find_spec("migrations")
+    assert spec is not None and spec.origin is not None, "the migrations package is not installed"
+    return Path(spec.origin).parent
 
 
 def alembic_config(url: str | None = None) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.set_main_option("script_location", str(_scripts()))
     # ConfigParser interpolation: a literal % in a password must be doubled.
     config.set_main_option("sqlalchemy.url", (url or get_settings().database_url).replace("%", "%%"))
     return config

@@ -6,34 +6,55 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Numeric, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    LargeBinary,
+    Numeric,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from shared.states import TERMINAL, Decision, JobStatus, Tier
+
+__all__ = ["TERMINAL", "Decision", "JobStatus", "Tier"]
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table class's Core table, for Core statements (SQLModel sets `__table__` without declaring it)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]  # SQLModel's metaclass sets it
+    return table
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class JobStatus(StrEnum):
-    """A job only moves forward: queued -> ingesting -> summarizing -> gating [-> escalated] -> an end state.
+class EnumText(TypeDecorator[E]):
+    """A StrEnum stored as its plain string (the columns stay VARCHAR; no database enum type to migrate)."""
 
-    `degraded`: finished with the small summary because a large-model budget was spent (the reason is kept).
-    """
+    impl = String
+    cache_ok = True
 
-    QUEUED = "queued"
-    INGESTING = "ingesting"
-    SUMMARIZING = "summarizing"
-    GATING = "gating"
-    ESCALATED = "escalated"
-    DONE = "done"
-    DEGRADED = "degraded"
-    REJECTED = "rejected"
-    FAILED = "failed"
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
 
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
 
-TERMINAL = frozenset({JobStatus.DONE, JobStatus.DEGRADED, JobStatus.REJECTED, JobStatus.FAILED})
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class Job(SQLModel, table=True):
@@ -41,7 +62,7 @@ class Job(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     tenant: str = Field(default="default", max_length=128)
-    status: str = Field(default=JobStatus.QUEUED, max_length=16, index=True)
+    status: JobStatus = Field(default=JobStatus.QUEUED, sa_type=EnumText(JobStatus, 16), index=True)
     error_code: str | None = Field(default=None, max_length=64)
     error_message: str | None = None
     source_name: str | None = Field(default=None, max_length=512)
@@ -49,7 +70,7 @@ class Job(SQLModel, table=True):
     requested_format: str | None = Field(default=None, max_length=16)  # a submitter's override of detection
     summary_length: str = Field(default="medium", max_length=8)  # short | medium | long
     summary: str | None = None
-    tier: str | None = Field(default=None, max_length=8)
+    tier: Tier | None = Field(default=None, sa_type=EnumText(Tier, 8))
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
@@ -70,7 +91,7 @@ class Summary(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     job_id: uuid.UUID = Field(foreign_key="job.id", index=True, ondelete="CASCADE")
-    tier: str = Field(max_length=8)
+    tier: Tier = Field(sa_type=EnumText(Tier, 8))
     model: str = Field(max_length=512)
     text: str
     scores: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
@@ -119,7 +140,7 @@ class GateDecision(SQLModel, table=True):
     threshold: float
     policy: str = Field(max_length=32)
     target_rate: float | None = None  # the rate the policy aimed at (target_rate, budget, online)
-    decision: str = Field(max_length=16)
+    decision: Decision = Field(sa_type=EnumText(Decision, 16))
     reason: str
     scores: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

@@ -4,28 +4,45 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import Executable, func, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from shared.costs import Price, stage_cost
-from shared.db.models import TERMINAL, GateDecision, Job, JobStatus, StageRun, Summary, Transcript, utcnow
+from shared.db.models import (
+    TERMINAL,
+    GateDecision,
+    Job,
+    JobStatus,
+    StageRun,
+    Summary,
+    Tier,
+    Transcript,
+    table_of,
+    utcnow,
+)
 from shared.errors import JobError
 from shared.schemas import ErrorInfo, GateView, JobView, StageView, SummaryView, Usage
+
+
+def changed(session: Session, stmt: Executable) -> int:
+    """Runs a DML statement on the session's connection (Core: no ORM bookkeeping); the rows it changed."""
+    return session.connection().execute(stmt).rowcount
 
 
 def insert_statement(session: Session, model: type[SQLModel], values: dict[str, Any]) -> Any:
     """An INSERT that knows ON CONFLICT, for Postgres and SQLite alike."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(model.__table__).values(**values)  # type: ignore[attr-defined]
+    return dialect.insert(table_of(model)).values(**values)
 
 
 def _upsert(session: Session, model: type[SQLModel], keys: Sequence[str], values: dict[str, Any]) -> None:
     updates = {k: v for k, v in values.items() if k not in keys}
-    session.execute(
+    session.connection().execute(
         insert_statement(session, model, values).on_conflict_do_update(
             index_elements=list(keys), set_=updates
         )
@@ -53,15 +70,46 @@ def create_job(
     return job
 
 
-def get_job(session: Session, *, job_id: uuid.UUID, lock: bool = False) -> Job | None:
-    return session.get(Job, job_id, with_for_update=lock)
+@dataclass(frozen=True)
+class JobRow:
+    """What a stage needs of its job row, read under the claim's lock."""
+
+    id: uuid.UUID
+    status: JobStatus
+    tenant: str
+    summary_length: str
+    requested_format: str | None
 
 
-def get_transcript(session: Session, *, job_id: uuid.UUID) -> Transcript:
-    transcript = session.get(Transcript, job_id)
-    if transcript is None:
+def take_job(
+    session: Session, *, job_id: uuid.UUID, to: JobStatus, accept: Sequence[JobStatus]
+) -> JobRow | None:
+    """Moves the job to `to` if it holds one of `accept` (its own status among them), in one statement that
+    also locks the row until the transaction ends and returns what a stage needs; None: no such job, or one
+    in another status (a duplicate delivery)."""
+    c = table_of(Job).c
+    stmt = (
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.status).in_(accept))
+        .values(status=to, updated_at=utcnow())
+        .returning(c.id, c.status, c.tenant, c.summary_length, c.requested_format)
+    )
+    row = session.connection().execute(stmt).first()
+    return None if row is None else JobRow(**row._mapping)
+
+
+def get_raw(session: Session, *, job_id: uuid.UUID) -> bytes:
+    raw = session.connection().execute(select(Transcript.raw).where(Transcript.job_id == job_id)).scalar()
+    if raw is None:
         raise JobError("transcript_missing", f"job {job_id} has no stored transcript")
-    return transcript
+    return bytes(raw)
+
+
+def get_turns(session: Session, *, job_id: uuid.UUID) -> list[dict[str, Any]] | None:
+    turns: list[dict[str, Any]] | None = (
+        session.connection().execute(select(Transcript.turns).where(Transcript.job_id == job_id)).scalar()
+    )
+    return turns
 
 
 def move_status(
@@ -72,17 +120,17 @@ def move_status(
         fields.setdefault("finished_at", utcnow())
     stmt = (
         update(Job)
-        .where(Job.id == job_id, Job.status == expect)  # type: ignore[arg-type]
+        .where(col(Job.id) == job_id, col(Job.status) == expect)
         .values(status=to, updated_at=utcnow(), **fields)
     )
-    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+    return changed(session, stmt) == 1
 
 
 def end_with_error(session: Session, *, job_id: uuid.UUID, error: JobError) -> bool:
     """Ends a job that has not ended yet as rejected/failed with the error's code and message."""
     stmt = (
         update(Job)
-        .where(Job.id == job_id, Job.status.not_in([str(s) for s in TERMINAL]))  # type: ignore[attr-defined]
+        .where(col(Job.id) == job_id, col(Job.status).not_in(TERMINAL))
         .values(
             status=error.status,
             error_code=error.code,
@@ -91,29 +139,22 @@ def end_with_error(session: Session, *, job_id: uuid.UUID, error: JobError) -> b
             finished_at=utcnow(),
         )
     )
-    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+    return changed(session, stmt) == 1
 
 
 def count_delivery(session: Session, *, job_id: uuid.UUID, stage: str, attempt: int = 1) -> int:
     """Opens (or reopens, on redelivery) the stage's ledger row; returns how often the stage was delivered."""
+    deliveries = table_of(StageRun).c.deliveries
     stmt = insert_statement(
         session,
         StageRun,
         {"job_id": job_id, "stage": stage, "attempt": attempt, "deliveries": 1, "started_at": utcnow()},
     )
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["job_id", "stage", "attempt"],
-            set_={"deliveries": StageRun.__table__.c.deliveries + 1, "started_at": utcnow()},  # type: ignore[attr-defined]
-        )
-    )
-    run = session.exec(
-        select(StageRun).where(
-            StageRun.job_id == job_id, StageRun.stage == stage, StageRun.attempt == attempt
-        )
-    ).one()
-    session.refresh(run)
-    return run.deliveries
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["job_id", "stage", "attempt"],
+        set_={"deliveries": deliveries + 1, "started_at": utcnow()},
+    ).returning(deliveries)
+    return int(session.connection().execute(upsert).scalar_one())
 
 
 def record_usage(
@@ -132,7 +173,7 @@ def record_usage(
     )
     stmt = (
         update(StageRun)
-        .where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.attempt == attempt)  # type: ignore[arg-type]
+        .where(col(StageRun.job_id) == job_id, col(StageRun.stage) == stage, col(StageRun.attempt) == attempt)
         .values(
             model=usage.model,
             device=usage.device,
@@ -148,20 +189,17 @@ def record_usage(
             finished_at=utcnow(),
         )
     )
-    if session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
+    if changed(session, stmt) != 1:
         raise JobError("ledger_row_missing", f"no open {stage} ledger row for job {job_id}")
     return cost
 
 
-def save_turns(
-    session: Session, *, job_id: uuid.UUID, source_format: str, turns: list[dict[str, Any]]
-) -> None:
-    transcript = get_transcript(session, job_id=job_id)
-    transcript.turns = turns
-    transcript.n_turns = len(turns)
-    transcript.n_words = sum(len(t["text"].split()) for t in turns)
-    session.add(transcript)
-    session.execute(update(Job).where(Job.id == job_id).values(source_format=source_format))  # type: ignore[arg-type]
+def save_turns(session: Session, *, job_id: uuid.UUID, turns: list[dict[str, Any]]) -> None:
+    session.connection().execute(
+        update(Transcript)
+        .where(col(Transcript.job_id) == job_id)
+        .values(turns=turns, n_turns=len(turns), n_words=sum(len(t["text"].split()) for t in turns))
+    )
 
 
 def save_summary(
@@ -201,8 +239,8 @@ def save_decision(session: Session, *, decision: GateDecision) -> None:
 
 def count_unfinished(session: Session, *, job_ids: Sequence[uuid.UUID]) -> int:
     stmt = select(func.count()).where(
-        Job.id.in_(list(job_ids)),  # type: ignore[attr-defined]
-        Job.status.not_in([str(s) for s in TERMINAL]),  # type: ignore[attr-defined]
+        col(Job.id).in_(list(job_ids)),
+        col(Job.status).not_in(TERMINAL),
     )
     return session.exec(stmt).one()
 
@@ -217,59 +255,24 @@ def job_view(session: Session, *, job_id: uuid.UUID) -> JobView | None:
     job = session.get(Job, job_id)
     if job is None:
         return None
-    runs = session.exec(select(StageRun).where(StageRun.job_id == job_id).order_by(StageRun.id)).all()  # type: ignore[arg-type]
+    runs = session.exec(select(StageRun).where(StageRun.job_id == job_id).order_by(col(StageRun.id))).all()
     decision = session.get(GateDecision, job_id)
-    summaries = {s.tier: s for s in session.exec(select(Summary).where(Summary.job_id == job_id)).all()}
-    shown = summaries.get(job.tier or "small") or summaries.get("small")
-    return JobView(
-        job_id=str(job.id),
-        tenant=job.tenant,
-        status=job.status,
-        tier=job.tier,
-        summary=job.summary,
-        source=job.source_name,
-        source_format=job.source_format,
-        summary_length=job.summary_length,
-        chunks=shown.chunks if shown else None,
-        truncation_ratio=shown.truncation_ratio if shown else None,
-        cost_usd=float(sum((r.cost_usd for r in runs), Decimal(0))),
-        error=ErrorInfo(code=job.error_code, message=job.error_message or "") if job.error_code else None,
-        created_at=job.created_at,
-        finished_at=job.finished_at,
-        gate=GateView(
-            score_name=decision.score_name,
-            score=decision.score,
-            threshold=decision.threshold,
-            decision=decision.decision,
-            policy=decision.policy,
-            target_rate=decision.target_rate,
-            reason=decision.reason,
-        )
-        if decision
-        else None,
-        summaries=[
-            SummaryView(
-                tier=s.tier,
-                model=s.model,
-                chunks=s.chunks,
-                levels=s.levels,
-                calls=s.calls,
-                truncation_ratio=s.truncation_ratio,
-            )
-            for s in sorted(summaries.values(), key=lambda s: s.tier != "small")
-        ],
-        stages=[
-            StageView(
-                stage=r.stage,
-                model=r.model,
-                device=r.device,
-                input_tokens=r.input_tokens,
-                output_tokens=r.output_tokens,
-                seconds=r.seconds,
-                batch_size=r.batch_size,
-                deliveries=r.deliveries,
-                cost_usd=float(r.cost_usd),
-            )
-            for r in runs
-        ],
+    summaries = sorted(
+        session.exec(select(Summary).where(Summary.job_id == job_id)).all(),
+        key=lambda s: s.tier != Tier.SMALL,
+    )
+    by_tier = {s.tier: s for s in summaries}
+    shown = by_tier.get(job.tier or Tier.SMALL) or by_tier.get(Tier.SMALL)
+    return JobView.model_validate(job, from_attributes=True).model_copy(
+        update={
+            "chunks": shown.chunks if shown else None,
+            "truncation_ratio": shown.truncation_ratio if shown else None,
+            "cost_usd": float(sum((r.cost_usd for r in runs), Decimal(0))),
+            "error": ErrorInfo(code=job.error_code, message=job.error_message or "")
+            if job.error_code
+            else None,
+            "gate": GateView.model_validate(decision, from_attributes=True) if decision else None,
+            "summaries": [SummaryView.model_validate(s, from_attributes=True) for s in summaries],
+            "stages": [StageView.model_validate(r, from_attributes=True) for r in runs],
+        }
     )

@@ -33,7 +33,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # No pre-ping: it costs a round trip per transaction. A connection the server dropped fails its statement
+    # with OperationalError, which invalidates the pool and retries the stage (every stage retries on it).
+    return create_engine(url, pool_size=5, max_overflow=5)
 
 
 def get_engine(url: str | None = None) -> Engine:

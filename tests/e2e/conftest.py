@@ -127,10 +127,10 @@ class GateWorker:
 
         from shared.db.models import GateDecision, Job
         from shared.db.session import session_scope
-        from shared.task_names import GATE
+        from shared.stages import STAGES, Stage
 
         for job_id in job_ids:
-            self.app.send_task(GATE, kwargs={"job_id": str(job_id)})
+            self.app.send_task(STAGES[Stage.GATE].task, kwargs={"job_id": str(job_id)})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, "the gate worker exited"
@@ -156,7 +156,8 @@ def start_gate(
 ) -> Iterator[Callable[..., GateWorker]]:
     import redis as redis_client
 
-    from recap.stack import WorkerSpec, worker_command
+    from recap.stack import worker_command
+    from shared.stages import STAGES, Stage
 
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -165,12 +166,13 @@ def start_gate(
         full = (
             os.environ
             | {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "RECAP_LOG_LEVEL": "WARNING"}
+            | {"RECAP_GATE_CONCURRENCY": str(concurrency)}
             | env
         )
         for key, value in full.items():
             monkeypatch.setenv(key, value)  # what this process reads too (Settings for the test's own app)
         settings = Settings()
-        command = worker_command(WorkerSpec("gate", "gate", concurrency), settings)
+        command = worker_command(STAGES[Stage.GATE], settings)
         log = (tmp_path / f"gate-{len(procs)}.log").open(
             "w"
         )  # the worker's log lines, for tests that read them

@@ -27,6 +27,9 @@ def test_recap_bench_measures_direct_and_pipeline(pg_url, redis_url, team_dir, t
         result["pipeline_jobs_per_s"] / result["pipeline_batch1_jobs_per_s"]
     )
     assert 0 < result["overhead_ms_p50"] <= result["overhead_ms_p95"]
+    stages = result["stages_ms"]  # the per-stage breakdown of the overhead run, from the ledger's timestamps
+    assert set(stages) == {"ingest", "small", "gate", "end"}
+    assert all(v >= 0 for part in stages.values() for v in part.values()) and stages["small"]["work"] > 0
     assert 0 < result["latency_s_p50"] <= result["latency_s_p95"]
     assert max(result["pipeline_batch_sizes_seen"]) > 1  # the pipeline really batched
     assert result["settings"]["database"] == "postgresql" and result["machine"]["cpus"] >= 1

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from shared.backends.bundled import BUNDLES
-from tests.e2e.test_pipeline import shortest
+from inference.backends.bundled import BUNDLES
+from tests.e2e.helpers import shortest
 
 pytestmark = pytest.mark.e2e
 

@@ -10,10 +10,11 @@ from decimal import Decimal
 import pytest
 from sqlmodel import select
 
-from recap.cascade import write_gate_file
-from services.gate.policy import escalates, rate_for_budget, threshold_for_rate
+from services.gate.calibration import write_gate_file
+from services.gate.policies import escalates, rate_for_budget, threshold_for_rate
 from shared.db.models import BudgetReservation, BudgetSpend
 from shared.db.session import session_scope
+from shared.stages import STAGES, Stage
 from tests.factories import gating_job
 
 
@@ -203,6 +204,6 @@ def test_worker_logs_are_json_lines_with_the_job_id(pg_url, start_gate) -> None:
     records = [json.loads(line) for line in lines]  # every line, start-up warnings included
     assert records and all({"time", "level", "logger", "message", "job_id"} <= set(r) for r in records)
     # Every line about a task names its job: Celery's own "received"/"succeeded" lines included.
-    about_tasks = [r for r in records if "gate.decide[" in r["message"]]
+    about_tasks = [r for r in records if f"{STAGES[Stage.GATE].task}[" in r["message"]]
     assert len(about_tasks) >= 2 * len(ids)
     assert {r["job_id"] for r in about_tasks} == {str(i) for i in ids}

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.test_pipeline import shortest, statuses
+from tests.e2e.helpers import shortest, statuses
 from tests.factories import write_meeting
 
 pytestmark = pytest.mark.e2e
@@ -84,7 +84,7 @@ def test_flower_asks_for_a_password_and_shows_job_ids_not_transcripts(
     while time.monotonic() < deadline and len(tasks) < 2:  # ingest and gate (batched model tasks do not show)
         tasks = httpx.get(f"{base}/api/tasks", auth=("ops", "test-only-pw"), timeout=10).json()
         time.sleep(0.5)
-    assert {t["name"] for t in tasks.values()} >= {"ingestion.ingest", "gate.decide"}
+    assert {t["name"] for t in tasks.values()} >= {"ingest.run", "gate.run"}
     words = {w for turn in meeting["turns"] for w in turn["text"].split() if len(w) > 6}
     for task in tasks.values():
         assert task["args"] == "()" and task["kwargs"] == f"{{'job_id': '{job['job_id']}'}}"

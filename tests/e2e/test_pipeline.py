@@ -8,25 +8,12 @@ import httpx
 import pytest
 import redis
 
-from shared.task_names import GATE, INGEST, SUMMARIZE_LARGE, SUMMARIZE_SMALL
+from shared.stages import STAGES, Stage
 from tests.conftest import REPO
-from tests.factories import rows, write_meeting
+from tests.e2e.helpers import shortest, statuses, submit_meetings
+from tests.factories import rows
 
 pytestmark = pytest.mark.e2e
-
-
-def submit_meetings(stack, folder, meetings) -> list[dict]:
-    files = [str(write_meeting(folder, m)) for m in meetings]
-    return stack.json_lines("submit", *files, "--tenant", "acme", "--wait", "--timeout", "600", "--json")
-
-
-def shortest(meetings, n) -> list[dict]:
-    """The long ones are covered by test_transcripts; these tests are about the flow, kept quick."""
-    return sorted(meetings, key=lambda m: m["n_words"])[:n]
-
-
-def statuses(stack, jobs) -> list[dict]:
-    return stack.json_lines("status", *(j["job_id"] for j in jobs), "--json")
 
 
 @pytest.mark.parametrize(("threshold", "tier"), [("0", "small"), ("1.01", "large")])
@@ -74,12 +61,7 @@ def test_flower_shows_the_four_workers_and_their_queues(start_stack, pg_url, red
         name.split("@")[0]: {q["name"] for q in info.get("active_queues", [])}
         for name, info in workers.items()
     }
-    assert queues == {
-        "ingestion": {"ingest"},
-        "small_model": {"small"},
-        "gate": {"gate"},
-        "large_model": {"large"},
-    }
+    assert queues == {str(stage): {str(stage)} for stage in STAGES}  # one name per stage: node = queue
 
 
 def test_duplicate_stage_messages_leave_one_set_of_rows(
@@ -94,9 +76,8 @@ def test_duplicate_stage_messages_leave_one_set_of_rows(
     before = rows(pg_url, job_id)
 
     # Deliver every stage's message again, through the broker to the real workers.
-    names = (INGEST, SUMMARIZE_SMALL, GATE, SUMMARIZE_LARGE)
-    for name in names:
-        stack.app.send_task(name, kwargs={"job_id": job["job_id"]})
+    for spec in STAGES.values():
+        stack.app.send_task(spec.task, kwargs={"job_id": job["job_id"]})
     broker = redis.Redis.from_url(redis_url)
 
     def settled() -> bool:
@@ -104,8 +85,11 @@ def test_duplicate_stage_messages_leave_one_set_of_rows(
         # every queue drained and nothing left unacknowledged says the duplicates were consumed and acked.
         stats = stack.app.control.inspect(timeout=2).stats() or {}
         totals = {task: n for node in stats.values() for task, n in node.get("total", {}).items()}
-        drained = not any(broker.llen(q) for q in ("ingest", "small", "gate", "large"))
-        return totals.get(INGEST) == totals.get(GATE) == 2 and drained and broker.hlen("unacked") == 0
+        drained = not any(broker.llen(str(stage)) for stage in STAGES)
+        one_job_tasks = [STAGES[stage].task for stage in (Stage.INGEST, Stage.GATE)]
+        return (
+            all(totals.get(task) == 2 for task in one_job_tasks) and drained and broker.hlen("unacked") == 0
+        )
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not settled():

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from recap.cascade import load_meetings
-from tests.e2e.test_pipeline import shortest, statuses, submit_meetings
+from tests.e2e.helpers import shortest, statuses, submit_meetings
 
 pytestmark = pytest.mark.e2e
 

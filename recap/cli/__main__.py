@@ -1,0 +1,5 @@
+"""`python -m recap.cli`: the same commands as `recap`."""
+
+from recap.cli import app
+
+app()

@@ -1,0 +1,85 @@
+"""The lifecycle of a micro-batch of jobs: claim each, run the work on them together, save each on its own.
+
+Every job keeps its own fate: a duplicate is skipped, a job with bad state ends with its code, a lost database
+sends that job back to the queue, and a batch the work cannot run is retried one job at a time, so one poison
+job never takes its batch-mates down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from shared.db.session import session_scope
+from shared.errors import JobError
+from shared.lifecycle import Load, claim, end_job, job_errors
+from shared.stages import Stage
+
+log = logging.getLogger(__name__)
+
+In = TypeVar("In")  # what a job's claim loaded
+Out = TypeVar("Out")  # what the work made of it
+
+
+@dataclass
+class BatchOutcome:
+    forward: list[uuid.UUID] = field(default_factory=list)  # send to the next stage
+    retry: list[uuid.UUID] = field(default_factory=list)  # the database was unreachable: send again later
+
+
+@dataclass(frozen=True)
+class BatchStage(Generic[In, Out]):
+    """A batched stage's three parts: what to load per job, the work over a batch, and how to save one result
+    (in the given transaction; True when the job should be sent on)."""
+
+    stage: Stage
+    load: Load[In]
+    work: Callable[[Sequence[In]], Sequence[Out]]
+    save: Callable[[Session, uuid.UUID, Out], bool]
+
+
+def run_batch(spec: BatchStage[In, Out], job_ids: Sequence[uuid.UUID]) -> BatchOutcome:
+    outcome = BatchOutcome()
+    claimed: list[tuple[uuid.UUID, In]] = []
+    for job_id in dict.fromkeys(job_ids):  # the same job twice in one batch is one job
+        try:
+            with job_errors(job_id):
+                loaded = claim(job_id, spec.stage, spec.load)
+                if loaded is not None:
+                    claimed.append((job_id, loaded))
+        except OperationalError:
+            outcome.retry.append(job_id)
+    if claimed:
+        _work(spec, claimed, outcome)
+    return outcome
+
+
+def _work(spec: BatchStage[In, Out], claimed: list[tuple[uuid.UUID, In]], outcome: BatchOutcome) -> None:
+    try:
+        done = spec.work([loaded for _, loaded in claimed])
+    except JobError as error:  # the work cannot run at all (a model that fails to load): every job says so
+        for job_id, _ in claimed:
+            end_job(job_id, error)
+        return
+    except Exception:
+        if len(claimed) == 1:
+            with job_errors(claimed[0][0]):
+                raise
+            return
+        log.exception("batch of %d failed; retrying its jobs one at a time", len(claimed))
+        for one in claimed:
+            _work(spec, [one], outcome)
+        return
+    for (job_id, _), result in zip(claimed, done, strict=True):
+        try:
+            with job_errors(job_id), session_scope() as session:
+                if spec.save(session, job_id, result):
+                    outcome.forward.append(job_id)
+        except OperationalError:
+            outcome.retry.append(job_id)

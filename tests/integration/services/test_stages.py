@@ -1,0 +1,260 @@
+"""The four stages as plain functions, on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from services.gate.stage import gate_job
+from services.ingest.stage import ingest_job
+from services.large.stage import summarize_large_job
+from services.small.stage import summarize_job
+from shared.db import repository as repo
+from shared.db.session import session_scope
+from shared.lifecycle import claim
+from shared.stages import Stage
+from tests.factories import BAD_INPUTS, create_job, rows
+
+
+def HELD(session, job):  # noqa: N802  (a claim that loads nothing: the job row is enough)
+    return job
+
+
+def view(url, job_id):
+    with session_scope(url) as session:
+        return repo.job_view(session, job_id=job_id)
+
+
+def test_accepted_job_runs_three_stages_and_records_their_costs(pipeline, configure) -> None:
+    configure(RECAP_GATE_THRESHOLD="0")
+    job_id = create_job(pipeline)
+
+    assert ingest_job(job_id) is True
+    assert summarize_job(job_id) is True
+    assert gate_job(job_id) is False  # accepted: nothing to enqueue
+
+    job = view(pipeline, job_id)
+    assert (job.status, job.tier, job.error) == ("done", "small", None)
+    assert job.summary is not None and job.source_format == "txt"
+    assert [s.stage for s in job.stages] == ["ingest", "small", "gate"]
+    small = job.stages[1]
+    assert small.input_tokens > 10 and small.output_tokens >= 1 and small.seconds > 0
+    assert small.cost_usd > 0
+    assert job.cost_usd == pytest.approx(sum(s.cost_usd for s in job.stages))
+    assert job.gate.decision == "accept" and job.gate.score >= job.gate.threshold == 0
+
+
+def test_escalated_job_gets_the_large_summary_and_its_cost(pipeline, configure) -> None:
+    configure(RECAP_GATE_THRESHOLD="1.01")
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id) and summarize_job(job_id)
+    assert gate_job(job_id) is True
+    summarize_large_job(job_id)
+
+    job = view(pipeline, job_id)
+    assert (job.status, job.tier) == ("done", "large")
+    assert [s.stage for s in job.stages] == ["ingest", "small", "gate", "large"]
+    assert job.gate.decision == "escalate" and job.gate.score < job.gate.threshold
+    assert sorted(t for t, _ in rows(pipeline, job_id)["summaries"]) == ["large", "small"]
+
+
+def budget_rows(url, job_id):
+    from sqlmodel import select
+
+    from shared.db.models import BudgetReservation, BudgetSpend
+
+    with session_scope(url) as session:
+        reservation = session.get(BudgetReservation, job_id)
+        spend = {s.scope: Decimal(s.spent_usd) for s in session.exec(select(BudgetSpend)).all()}
+        return (reservation.amount_usd, reservation.settled) if reservation else None, spend
+
+
+def test_an_escalation_reserves_its_budget_and_settles_to_the_real_cost(pipeline, configure) -> None:
+    configure(RECAP_GATE_THRESHOLD="1.01", RECAP_BUDGET_USD="1", RECAP_GATE_LARGE_COST_USD="0.25")
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id) and summarize_job(job_id) and gate_job(job_id)
+    reservation, spend = budget_rows(pipeline, job_id)
+    assert reservation == (Decimal("0.25"), False)
+    assert spend == {"global": Decimal("0.25"), "tenant:t1": Decimal("0.25")}
+
+    summarize_large_job(job_id)
+    large_cost = Decimal(str(next(s.cost_usd for s in view(pipeline, job_id).stages if s.stage == "large")))
+    reservation, spend = budget_rows(pipeline, job_id)
+    assert 0 < large_cost < Decimal("0.25")
+    assert reservation == (pytest.approx(large_cost), True)
+    assert spend["global"] == spend["tenant:t1"] == pytest.approx(large_cost)
+
+
+def test_an_escalation_that_fails_gives_its_reservation_back(pipeline, configure) -> None:
+    configure(RECAP_GATE_THRESHOLD="1.01", RECAP_TENANT_BUDGET_USD="1", RECAP_GATE_LARGE_COST_USD="0.25")
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id) and summarize_job(job_id) and gate_job(job_id)
+    configure(RECAP_LARGE_MODEL="/nonexistent/model")  # the large stage cannot run
+    summarize_large_job(job_id)
+
+    job = view(pipeline, job_id)
+    assert (job.status, job.error.code) == ("failed", "model_unavailable")
+    reservation, spend = budget_rows(pipeline, job_id)
+    assert reservation == (Decimal(0), True) and spend == {"global": 0, "tenant:t1": 0}
+
+
+def test_a_spent_budget_degrades_the_job_to_its_small_summary(pipeline, configure) -> None:
+    configure(RECAP_GATE_THRESHOLD="1.01", RECAP_TENANT_BUDGET_USD="0.1", RECAP_GATE_LARGE_COST_USD="0.25")
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id) and summarize_job(job_id)
+    assert gate_job(job_id) is False  # nothing for the large model
+
+    job = view(pipeline, job_id)
+    assert (job.status, job.tier, job.error.code) == ("degraded", "small", "tenant_budget_spent")
+    assert job.summary and "tenant 't1'" in job.error.message and "USD 0.1" in job.error.message
+    assert job.gate.decision == "degraded" and "budget" in job.gate.reason
+    assert budget_rows(pipeline, job_id) == ((0, True), {"global": 0, "tenant:t1": 0})  # refused, kept
+
+
+def test_a_job_reserves_once_however_often_it_is_delivered(db_url) -> None:
+    from datetime import UTC, datetime
+
+    from shared.db import budget
+
+    job_id, other, period = create_job(db_url), create_job(db_url), datetime(2026, 11, 21, tzinfo=UTC)
+    limits = {"global": Decimal("1"), "tenant:t1": None}
+    for _ in range(3):  # a duplicate delivery of the gate task reserves nothing more
+        with session_scope(db_url) as session:
+            refusal = budget.reserve(
+                session, job_id=job_id, tenant="t1", period=period, amount=Decimal("0.4"), limits=limits
+            )
+        assert refusal is None
+    with session_scope(db_url) as session:
+        assert budget.spent(session, scope="global", period=period) == Decimal("0.4")
+        # Another job no longer fits under the limit: refused with the scope, its limit and what is spent.
+        refusal = budget.reserve(
+            session, job_id=other, tenant="t1", period=period, amount=Decimal("0.7"), limits=limits
+        )
+        assert refusal == budget.Refusal("global", Decimal("1"), Decimal("0.4"))
+        assert budget.spent(session, scope="tenant:t1", period=period) == Decimal("0.4")
+
+
+def test_a_redelivered_message_changes_nothing(pipeline, configure) -> None:
+    configure(RECAP_GATE_THRESHOLD="1.01")
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id) and summarize_job(job_id) and gate_job(job_id)
+    summarize_large_job(job_id)
+    before = rows(pipeline, job_id)
+
+    # Every stage delivered again after the job ended: all are skipped, nothing is added or moved.
+    assert ingest_job(job_id) is False
+    assert summarize_job(job_id) is False
+    assert gate_job(job_id) is False
+    summarize_large_job(job_id)
+
+    assert rows(pipeline, job_id) == before
+    assert [r[2] for r in before["runs"]] == [1, 1, 1, 1]
+
+
+def test_a_stage_redelivered_mid_run_reruns_into_the_same_ledger_row(pipeline) -> None:
+    job_id = create_job(pipeline)
+    assert claim(job_id, Stage.INGEST, HELD) is not None  # a worker took it, then died before finishing
+    assert ingest_job(job_id) is True  # the redelivery does the work once more
+
+    runs = rows(pipeline, job_id)["runs"]
+    assert [(stage, deliveries) for stage, _, deliveries, _, _ in runs] == [("ingest", 2)]
+    assert rows(pipeline, job_id)["status"] == "summarizing"
+    assert summarize_job(job_id) is True  # and the job carries on normally
+
+
+def test_a_stage_that_keeps_dying_is_dead_lettered(pipeline, configure) -> None:
+    configure(RECAP_MAX_DELIVERIES="2")
+    job_id = create_job(pipeline)
+    assert claim(job_id, Stage.INGEST, HELD) is not None
+    assert claim(job_id, Stage.INGEST, HELD) is not None
+    assert claim(job_id, Stage.INGEST, HELD) is None
+
+    job = view(pipeline, job_id)
+    assert job.status == "failed" and job.error.code == "redelivery_limit"
+    assert ingest_job(job_id) is False  # an ended job is never worked on again
+
+
+@pytest.mark.parametrize(("raw", "options", "code"), BAD_INPUTS)
+def test_bad_input_rejects_the_job_with_its_code_and_keeps_it_queryable(
+    pipeline, configure, raw, options, code
+) -> None:
+    configure(RECAP_MAX_TRANSCRIPT_BYTES="10000", RECAP_MAX_TURNS="100")
+    job_id = create_job(pipeline, raw=raw, requested_format=options.get("format"))
+    assert ingest_job(job_id) is False
+
+    job = view(pipeline, job_id)
+    assert job.status == "rejected"
+    assert job.error.code == code and len(job.error.message) > 20
+    assert job.finished_at is not None
+    assert [(s.stage, s.cost_usd) for s in job.stages] == [("ingest", 0.0)]  # claimed, never priced
+
+
+def test_a_long_meeting_is_chunked_by_both_tiers_and_read_whole(pipeline, configure, dev_meetings) -> None:
+    configure(
+        RECAP_GATE_THRESHOLD="1.01",
+        RECAP_SMALL_MAX_INPUT_TOKENS="512",
+        RECAP_LARGE_MAX_INPUT_TOKENS="1024",
+        RECAP_CHUNK_SUMMARY_TOKENS="16",
+    )
+    meeting = max(dev_meetings, key=lambda m: m["n_words"])
+    job_id = create_job(
+        pipeline, raw=json.dumps({"turns": meeting["turns"]}).encode(), summary_length="short"
+    )
+    assert ingest_job(job_id) and summarize_job(job_id) and gate_job(job_id)
+    summarize_large_job(job_id)
+
+    job = view(pipeline, job_id)
+    assert (job.status, job.tier, job.summary_length) == ("done", "large", "short")
+    small, large = job.summaries
+    assert (small.tier, large.tier) == ("small", "large")
+    assert small.chunks > large.chunks > 1  # the large window is twice the small one
+    assert small.truncation_ratio == large.truncation_ratio == 0.0
+    assert small.calls > small.chunks and small.levels >= 2
+    assert (job.chunks, job.truncation_ratio) == (large.chunks, 0.0)  # the tier the job ended with
+    with session_scope(pipeline) as session:
+        scores = repo.get_summary(session, job_id=job_id, tier="small").scores
+    assert scores["chunks"] == small.chunks and scores["calls"] == small.calls
+    assert job.stages[1].input_tokens > 20_000  # every chunk call was paid for
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ("Ann: " + "word " * 30_000).encode(),
+        "".join(f"Speaker {i}: point {i}.\n" for i in range(5_000)).encode(),
+        "Ann: 🎉🚀 shipped!\nمحمد: نعم، تم الإطلاق\nנועה: מעולה, תודה\n".encode(),
+        b"Ann: just me, talking to myself about the plan.\n",
+    ],
+    ids=["30k-word-line", "5000-speakers", "emoji-and-rtl", "one-speaker"],
+)
+def test_strange_but_valid_transcripts_are_summarized(pipeline, configure, raw) -> None:
+    configure(RECAP_GATE_THRESHOLD="0", RECAP_SMALL_MAX_INPUT_TOKENS="2048")
+    job_id = create_job(pipeline, raw=raw)
+    assert ingest_job(job_id) and summarize_job(job_id)
+    gate_job(job_id)
+    job = view(pipeline, job_id)
+    assert (job.status, job.error) == ("done", None)
+    assert job.summary and job.truncation_ratio == 0.0
+
+
+def test_an_unloadable_model_fails_the_job_plainly(pipeline, configure, tmp_path) -> None:
+    configure(RECAP_SMALL_MODEL=str(tmp_path / "no-such-model"), HF_HUB_OFFLINE="1")
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id)
+    assert summarize_job(job_id) is False
+
+    job = view(pipeline, job_id)
+    assert job.status == "failed" and job.error.code == "model_unavailable"
+    assert "no-such-model" in job.error.message
+
+
+def test_job_cost_is_the_sum_of_its_ledger(pipeline, configure) -> None:
+    configure(RECAP_GATE_THRESHOLD="0")
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id) and summarize_job(job_id)
+    gate_job(job_id)
+    with session_scope(pipeline) as session:
+        total = repo.job_cost(session, job_id=job_id)
+    assert total == sum((r[3] for r in rows(pipeline, job_id)["runs"]), Decimal(0)) > 0
