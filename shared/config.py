@@ -16,7 +16,6 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from shared.cleaning import CLEANERS
 from shared.costs import DEFAULT_PRICES, Price
 from shared.model_kinds import BackendKind, GenerationOptions, resolve_kind
 from shared.prompts import PROMPTS, SummaryLength
@@ -95,7 +94,8 @@ class Settings(BaseSettings):
     # None: use the model's own generation_config (the test models ask for a fixed minimum there).
     min_new_tokens: int | None = Field(None, ge=0)
 
-    # Ingestion: named cleaning steps, in order (shared/cleaning.py: CLEANERS).
+    # Ingestion: named cleaning steps, in order (services/ingest/cleaning.py: CLEANERS; checked where the
+    # ingest worker and `recap up` start).
     cleaning: list[str] = ["annotation_tags"]
 
     # Gate (services/gate/policies.py, which checks these where a process starts): a job escalates when its score is on the unsure side of the threshold
@@ -184,13 +184,6 @@ class Settings(BaseSettings):
         # said before it, an explicit environment variable outranks both.
         gate = JsonConfigSettingsSource(settings_cls, json_file=gate_file_path())
         return init_settings, env_settings, gate, dotenv_settings, file_secret_settings
-
-    @field_validator("cleaning")
-    @classmethod
-    def _known_cleaners(cls, steps: list[str]) -> list[str]:
-        if unknown := [s for s in steps if s not in CLEANERS]:
-            raise ValueError(f"unknown cleaning steps {unknown}; choose from {', '.join(CLEANERS)}")
-        return steps
 
     @model_validator(mode="after")
     def _chunking(self) -> Settings:

@@ -16,13 +16,13 @@ from sqlmodel import Session
 from shared.config import get_settings
 from shared.db import budget
 from shared.db import repository as repo
-from shared.db.models import JobStatus
 from shared.db.session import session_scope
 from shared.errors import JobError
 from shared.logs import job_context
 from shared.prompts import SummaryLength
 from shared.schemas import Usage
 from shared.stages import FIRST, STAGES, Stage, next_status
+from shared.states import JobStatus, Tier
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def complete(
     stage: Stage,
     usage: Usage,
     summary: str,
-    tier: str,
+    tier: Tier,
     degraded: JobError | None = None,
 ) -> None:
     """Prices the stage's usage and ends the job with `summary`: done, or degraded with the reason.

@@ -68,8 +68,12 @@ def parse(
 ) -> None:
     """Parse a transcript as ingestion would. Exits 2 with an error object {code, message} for bad input."""
     from services.ingest.decode import read_capped
-    from services.ingest.parse import parse_as_configured
+    from services.ingest.parse import check, parse_as_configured
 
+    try:
+        check(get_settings())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     try:
         parsed = parse_as_configured(read_capped(file, get_settings().max_transcript_bytes), format=format)
     except InputError as exc:

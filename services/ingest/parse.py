@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from services.ingest.cleaning import CLEANERS, clean, merge_speakers
 from services.ingest.decode import decode
 from services.ingest.readers import READERS, detect_format
-from shared.cleaning import clean, merge_speakers
 from shared.config import Settings, get_settings
 from shared.errors import InputError
 from shared.schemas import Turn
@@ -64,3 +64,9 @@ def parse_as_configured(
         format=format,
         cleaning=settings.cleaning,
     )
+
+
+def check(settings: Settings) -> None:
+    """The ingestion settings make sense (known cleaning steps): checked where a process starts, not per job."""
+    if unknown := [step for step in settings.cleaning if step not in CLEANERS]:
+        raise ValueError(f"unknown RECAP_CLEANING steps {unknown}; choose from {', '.join(CLEANERS)}")

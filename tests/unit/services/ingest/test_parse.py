@@ -193,3 +193,14 @@ def test_strange_but_valid_transcripts_parse() -> None:
     mixed = "Ann: 🎉🚀 shipped!\nمحمد: نعم، تم الإطلاق\nנועה: מעולה\n".encode()
     assert [t.speaker for t in parse(mixed, **limits).turns] == ["Ann", "محمد", "נועה"]
     assert parse("Ann: 👍👍".encode(), **limits).turns[0].text == "👍👍"
+
+
+def test_unknown_cleaning_steps_are_refused_where_a_process_starts() -> None:
+    from services.ingest.parse import check
+    from shared.config import Settings
+
+    check(Settings(_env_file=None, cleaning=["annotation_tags", "noise_notes"]))
+    with pytest.raises(
+        ValueError, match=r"unknown RECAP_CLEANING steps \['umms'\]; choose from annotation_tags"
+    ):
+        check(Settings(_env_file=None, cleaning=["umms"]))
