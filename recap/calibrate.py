@@ -29,8 +29,8 @@ class Request:
     large_sample: int = 3
 
 
-def run(request: Request) -> tuple[Calibration, str]:
-    """Calibrates and writes the gate file; returns the calibration and the policy written."""
+def run(request: Request) -> tuple[Calibration, dict[str, object]]:
+    """Calibrates and writes the gate file; returns the calibration and the settings written."""
     meetings = request.meetings
     small = cascade.run_tier(meetings, Tier.SMALL)
     c_s = fmean(r.cost_usd for r in small)
@@ -71,4 +71,4 @@ def run(request: Request) -> tuple[Calibration, str]:
         },
     }
     write_gate_file(request.path, values)
-    return result, policy
+    return result, values

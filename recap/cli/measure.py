@@ -146,9 +146,9 @@ def calibrate(
         large_cost=large_cost,
         large_sample=large_sample,
     )
-    result, policy = calibration.run(request)
+    result, written = calibration.run(request)
+    policy = str(written["gate_policy"])
     render.calibration(console, result, score=score, policy=policy, path=request.path, as_json=json)
-    written = pyjson.loads(request.path.read_text())
     if overridden := sorted(f"RECAP_{k.upper()}" for k in written if f"RECAP_{k.upper()}" in os.environ):
         console.print(f"[yellow]note[/]: {', '.join(overridden)} set in the environment override the file")
 
