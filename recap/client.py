@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from celery import Celery
 from kombu.exceptions import OperationalError as BrokerError
+from sqlmodel import col, select
 
 from services.ingest.decode import read_capped
+from shared import outbox
 from shared.config import Settings
+from shared.db import budget
 from shared.db import repository as repo
+from shared.db.models import Job
 from shared.db.session import session_scope
 from shared.errors import InputError
 from shared.prompts import SummaryLength
 from shared.schemas import JobView
-from shared.stages import FIRST, STAGES
+from shared.stages import FIRST, STAGES, Stage
+from shared.states import JobStatus
 
 
 class BrokerUnavailable(RuntimeError):
@@ -61,9 +67,10 @@ def submit_file(
         )
         if error is not None:
             repo.end_with_error(session, job_id=job.id, error=error)
+        else:  # the message carries the id only; the transcript waits in the database (claim check)
+            repo.enqueue(session, job_id=job.id, task=STAGES[FIRST].task)
     if error is None:
-        # The message carries the id only; the transcript waits in the database (claim check).
-        app.send_task(STAGES[FIRST].task, kwargs={"job_id": str(job.id)})
+        outbox.send(app, STAGES[FIRST].task, [job.id], settings.database_url)
     return job.id
 
 
@@ -96,3 +103,61 @@ def wait_for(
             break
         time.sleep(poll)
     return [v for v in (view(settings, j) for j in job_ids) if v is not None]
+
+
+def list_jobs(
+    settings: Settings,
+    *,
+    status: JobStatus | None = None,
+    code: str | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+) -> list[JobView]:
+    """Jobs newest first, filtered by status, error code and creation time."""
+    stmt = select(Job.id).order_by(col(Job.created_at).desc()).limit(limit)
+    if status is not None:
+        stmt = stmt.where(Job.status == status)
+    if code is not None:
+        stmt = stmt.where(Job.error_code == code)
+    if since is not None:
+        stmt = stmt.where(col(Job.created_at) >= since)
+    with session_scope(settings.database_url) as session:
+        ids = session.exec(stmt).all()
+        return [v for v in (repo.job_view(session, job_id=i) for i in ids) if v is not None]
+
+
+# Where a failed job starts again: the stage it failed in, except that a failed escalation goes back through the
+# gate, which decides again and reserves its budget again (the failure released the first reservation).
+RETRY_FROM = {
+    Stage.INGEST: Stage.INGEST,
+    Stage.SMALL: Stage.SMALL,
+    Stage.GATE: Stage.GATE,
+    Stage.LARGE: Stage.GATE,
+}
+
+
+def retry(
+    app: Celery, settings: Settings, *, job_ids: Sequence[uuid.UUID] = (), code: str | None = None
+) -> list[tuple[uuid.UUID, Stage]]:
+    """Requeues failed jobs (those named, or every one failed with `code`) as a new run from the stage they
+    failed in; their ledger rows stay. Returns the jobs requeued and where; jobs not failed are left alone."""
+    with session_scope(settings.database_url) as session:
+        stmt = select(Job.id, Job.error_stage).where(Job.status == JobStatus.FAILED)
+        if job_ids:
+            stmt = stmt.where(col(Job.id).in_(list(job_ids)))
+        if code is not None:
+            stmt = stmt.where(Job.error_code == code)
+        failed = session.exec(stmt).all()
+    requeued: list[tuple[uuid.UUID, Stage]] = []
+    for job_id, error_stage in failed:
+        stage = RETRY_FROM[Stage(error_stage or FIRST)]
+        task = STAGES[stage].task
+        with session_scope(settings.database_url) as session:
+            if stage is Stage.GATE:
+                budget.forget_released(session, job_id=job_id)
+            status = JobStatus.QUEUED if stage is FIRST else STAGES[stage].status
+            if not repo.requeue(session, job_id=job_id, status=status, task=task):
+                continue
+        outbox.send(app, task, [job_id], settings.database_url)
+        requeued.append((job_id, stage))
+    return requeued

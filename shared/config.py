@@ -132,11 +132,29 @@ class Settings(BaseSettings):
     # Limits.
     max_transcript_bytes: int = Field(5_000_000, ge=1)
     max_turns: int = Field(50_000, ge=1)
-    max_deliveries: int = Field(3, ge=1)  # a stage redelivered more often than this dead-letters the job
-    visibility_timeout_s: int = Field(
-        7200, ge=60
-    )  # above the slowest stage, or Redis redelivers running work
-    stage_time_limit_s: int = Field(3600, ge=10)
+    max_deliveries: int = Field(3, ge=1)  # a stage delivered (or swept) more often than this fails the job
+    # Redis redelivers an unacked message after this long: above the slowest stage, or it redelivers running
+    # work. Recovery does not wait for it: the sweeper does (below).
+    visibility_timeout_s: int = Field(7200, ge=60)
+    # Every stage run, model batches included: past it the affected jobs end `failed` with `stage_timeout`
+    # and the worker goes on; a call that ignores it is stopped `stage_kill_grace_s` later by ending the
+    # process (its supervisor restarts it).
+    stage_time_limit_s: float = Field(3600, gt=0)
+    stage_kill_grace_s: float = Field(30, gt=0)
+
+    # Reliability (services/sweeper): a job unclaimed in a stage's status this long while the stage's queue is
+    # empty lost its message, and is sent again (per stage in stall_s_by_stage; above the slowest batch).
+    stall_s: float = Field(60, gt=0)
+    stall_s_by_stage: dict[str, float] = {}
+    heartbeat_s: float = Field(5, gt=0)  # a worker process proves it lives this often (a claim names it)
+    heartbeat_misses: int = Field(3, ge=2)  # beats missed before its claims count as lost
+    sweep_interval_s: float = Field(5, gt=0)
+    outbox_relay_after_s: float = Field(10, ge=0)  # an outbox row older than this lost its sender
+    db_retry_max_delay_s: float = Field(60, ge=0)  # a stage waiting for its database backs off up to this
+    restart_backoff_s: float = Field(1, gt=0)  # `recap up` restarts a dead child after this, doubled per
+    restart_backoff_max_s: float = Field(60, gt=0)  # quick death, up to this
+    # Tests only: the first stage to commit a move writes this file and exits before sending (fault suite).
+    crash_once_after_commit: Path | None = None
     ingest_concurrency: int = Field(2, ge=1)
     gate_concurrency: int = Field(2, ge=1)
 
@@ -205,12 +223,22 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _timeouts(self) -> Settings:
-        if self.visibility_timeout_s <= self.stage_time_limit_s:
+        if self.visibility_timeout_s <= self.stage_time_limit_s + self.stage_kill_grace_s:
             raise ValueError(
-                "RECAP_VISIBILITY_TIMEOUT_S must exceed RECAP_STAGE_TIME_LIMIT_S, "
+                "RECAP_VISIBILITY_TIMEOUT_S must exceed RECAP_STAGE_TIME_LIMIT_S plus RECAP_STAGE_KILL_GRACE_S, "
                 "or Redis redelivers tasks that are still running"
             )
+        if unknown := set(self.stall_s_by_stage) - {"ingest", "small", "gate", "large"}:
+            raise ValueError(f"RECAP_STALL_S_BY_STAGE names no stage: {', '.join(sorted(unknown))}")
         return self
+
+    def stall_after(self, stage: str) -> float:
+        """Seconds a job may wait unclaimed in the stage's status, its queue empty, before it is sent again."""
+        return self.stall_s_by_stage.get(stage, self.stall_s)
+
+    @property
+    def heartbeat_ttl_s(self) -> float:
+        return self.heartbeat_s * self.heartbeat_misses
 
     @property
     def redis_socket(self) -> Path:

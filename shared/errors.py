@@ -22,3 +22,11 @@ class InputError(JobError):
 
 class ModelLoadError(JobError):
     """A configured model could not be loaded (not cached and no network, or a bad folder)."""
+
+
+def stage_timeout(limit_s: float) -> JobError:
+    return JobError(
+        "stage_timeout",
+        f"the stage ran past its time limit of {limit_s:g} s (RECAP_STAGE_TIME_LIMIT_S); "
+        "the job can be retried with `recap jobs retry`",
+    )

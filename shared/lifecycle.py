@@ -10,14 +10,17 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from shared import liveness
 from shared.config import get_settings
 from shared.db import budget
 from shared.db import repository as repo
+from shared.db.models import RunOutcome
 from shared.db.session import session_scope
-from shared.errors import JobError
+from shared.errors import JobError, stage_timeout
 from shared.logs import job_context
 from shared.prompts import SummaryLength
 from shared.schemas import Usage
@@ -32,24 +35,31 @@ T = TypeVar("T")
 Load = Callable[[Session, repo.JobRow], T]
 
 
+# The attempt each of this process's claims opened, until its result is recorded: (job, stage) -> attempt.
+_attempts: dict[tuple[uuid.UUID, Stage], int] = {}
+
+
 def claim(job_id: uuid.UUID, stage: Stage, load: Load[T]) -> T | None:
     """What `load` read of the job, if this delivery should work on it; None for a duplicate or an ended job
-    (ack and move on). One transaction: lock the job, check its status, count the delivery, load."""
+    (ack and move on). One transaction: lock the job, check its status, name this process as its worker,
+    open the attempt's ledger row, load."""
     own = STAGES[stage].status
     # A new job is taken by the first stage; any later delivery must find the job in the stage's own status.
     accept = (own, JobStatus.QUEUED) if stage is FIRST else (own,)
     limit = get_settings().max_deliveries
     with session_scope() as session:
-        job = repo.take_job(session, job_id=job_id, to=own, accept=accept)
+        job = repo.take_job(session, job_id=job_id, to=own, accept=accept, by=liveness.ensure_beating())
         if job is None:
             log.info(
                 "not claimed: no such job, or a duplicate delivery",
                 extra={"job_id": str(job_id), "stage": stage},
             )
             return None
-        deliveries = repo.count_delivery(session, job_id=job_id, stage=stage)
+        attempt, deliveries = repo.open_attempt(session, job_id=job_id, stage=stage, since=job.requeued_at)
         if deliveries <= limit:
-            return load(session, job)
+            loaded = load(session, job)
+            _attempts[job_id, stage] = attempt
+            return loaded
     # The broker keeps no redelivery count: ours stops a job that kills its worker from looping forever.
     end_job(
         job_id,
@@ -74,28 +84,35 @@ def load_document(session: Session, job: repo.JobRow) -> Document:
     return [(t.get("speaker"), t["text"]) for t in turns], SummaryLength(job.summary_length)
 
 
-def _record(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage) -> None:
+def _record(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage, moved: bool) -> None:
     settings = get_settings()
     cost = repo.record_usage(
         session,
         job_id=job_id,
         stage=stage,
+        attempt=_attempts.pop((job_id, stage), 1),
         usage=usage,
         price=settings.price_for(usage.model, usage.device),
         price_version=settings.price_version,
+        outcome=RunOutcome.OK if moved else RunOutcome.SUPERSEDED,
     )
-    if stage is Stage.LARGE:
+    if stage is Stage.LARGE and moved:
         budget.settle(session, job_id=job_id, cost=cost)  # the reservation becomes the real cost
 
 
 def advance(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage, **fields: Any) -> bool:
-    """Prices the stage's usage into its ledger row and hands the job to the next stage, in the caller's
-    transaction (with `fields`, more of the job row). False when a concurrent duplicate already moved the job:
-    the caller must not send it on."""
-    _record(session, job_id=job_id, stage=stage, usage=usage)
-    return repo.move_status(
+    """Hands the job to the next stage (with `fields`, more of the job row), writes the next stage's message
+    into the outbox and prices the stage's usage into its ledger row, in the caller's transaction. False when
+    a concurrent duplicate already moved the job: its work is billed as superseded, nothing is sent."""
+    then = STAGES[stage].then
+    assert then is not None, f"the {stage} stage ends jobs; it hands nothing on"
+    moved = repo.move_status(
         session, job_id=job_id, expect=STAGES[stage].status, to=next_status(stage), **fields
     )
+    if moved:
+        repo.enqueue(session, job_id=job_id, task=STAGES[then].task)
+    _record(session, job_id=job_id, stage=stage, usage=usage, moved=moved)
+    return moved
 
 
 def complete(
@@ -108,17 +125,16 @@ def complete(
     tier: Tier,
     degraded: JobError | None = None,
 ) -> None:
-    """Prices the stage's usage and ends the job with `summary`: done, or degraded with the reason.
+    """Ends the job with `summary` (done, or degraded with the reason) and prices the stage's usage.
 
     A job never ends with an empty summary: that is `empty_summary`, a failure, not a result.
     """
     if not summary.strip():
         raise JobError("empty_summary", f"the {tier} model wrote an empty summary; nothing usable to return")
-    _record(session, job_id=job_id, stage=stage, usage=usage)
     extra: dict[str, Any] = (
         {"error_code": degraded.code, "error_message": degraded.message} if degraded else {}
     )
-    repo.move_status(
+    moved = repo.move_status(
         session,
         job_id=job_id,
         expect=STAGES[stage].status,
@@ -127,12 +143,17 @@ def complete(
         tier=tier,
         **extra,
     )
+    _record(session, job_id=job_id, stage=stage, usage=usage, moved=moved)
 
 
 def end_job(job_id: uuid.UUID, error: JobError) -> None:
     with session_scope() as session:
         ended = repo.end_with_error(session, job_id=job_id, error=error)
+        if ended:
+            repo.close_open_runs(session, job_id=job_id, outcome=RunOutcome.FAILED)
         budget.settle(session, job_id=job_id, cost=Decimal(0))  # an escalation that never ran costs nothing
+    for key in [key for key in _attempts if key[0] == job_id]:
+        del _attempts[key]
     log.log(
         logging.WARNING if ended else logging.INFO,
         "job ended: %s",
@@ -152,6 +173,8 @@ def job_errors(job_id: uuid.UUID) -> Iterator[None]:
             yield
         except JobError as error:
             end_job(job_id, error)
+        except SoftTimeLimitExceeded:  # Celery's limit on a prefork stage (ingest, gate)
+            end_job(job_id, stage_timeout(get_settings().stage_time_limit_s))
         except OperationalError:
             raise  # the database went away: the task retries, the job keeps its state
         except Exception as exc:  # a bug must not leave the job stuck mid-pipeline

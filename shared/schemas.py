@@ -49,10 +49,12 @@ class StageView(BaseModel):
     output_tokens: int
     seconds: float
     batch_size: int
+    attempt: int = 1  # one row per attempt (each delivery that claimed the job), never overwritten
     deliveries: int
+    outcome: str | None = None  # ok | failed | superseded | interrupted; None while it runs
     cost_usd: float
-    started_at: datetime | None = None  # the claim of its last delivery
-    finished_at: datetime | None = None  # its cost recorded, just before the job moved on
+    started_at: datetime | None = None  # its claim
+    finished_at: datetime | None = None  # its cost recorded
 
 
 class SummaryView(BaseModel):

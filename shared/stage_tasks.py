@@ -2,41 +2,55 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from celery import Celery, Task
 from celery_batches import Batches, SimpleRequest
 from sqlalchemy.exc import OperationalError
 
+from shared import outbox
 from shared.batches import BatchOutcome
 from shared.config import get_settings
 from shared.stages import STAGES, Stage
 
-# Only a lost database is retried (with backoff); every other error already ended the job with a code.
-RETRY: dict[str, Any] = {
-    "autoretry_for": (OperationalError,),
-    "retry_backoff": True,
-    "retry_backoff_max": 60,
-    "max_retries": 5,
-}
 
-
-def send_on(app: Celery, stage: Stage, job_id: uuid.UUID | str, **options: Any) -> None:
-    """Sends a job to the stage after `stage` (the table says which)."""
+def next_task(stage: Stage) -> str:
     then = STAGES[stage].then
     assert then is not None, f"the {stage} stage ends jobs; it sends nothing on"
-    app.send_task(STAGES[then].task, kwargs={"job_id": str(job_id)}, **options)
+    return STAGES[then].task
+
+
+def db_backoff(retries: int) -> float:
+    """Seconds before a stage whose database was unreachable tries a job again: doubling, capped."""
+    settings = get_settings()
+    return float(min(settings.db_retry_delay_s * 2**retries, settings.db_retry_max_delay_s))
+
+
+def _crash_after_commit() -> None:
+    """The fault suite's hook: a stage dies exactly between its commit and its send, once (the flag file says
+    it did)."""
+    flag = get_settings().crash_once_after_commit
+    if flag is not None and not flag.exists():
+        flag.write_text(str(os.getpid()))
+        os._exit(70)
 
 
 def job_task(app: Celery, stage: Stage, run: Callable[[uuid.UUID], bool]) -> Task:
-    """One job per call; `run` returns True when the job goes on to the next stage."""
+    """One job per call; `run` returns True when the job goes on to the next stage (its message is then in the
+    outbox). A lost database sends the job back to this queue, with backoff, for as long as the outage lasts:
+    no message is dropped."""
 
-    @app.task(name=STAGES[stage].task, **RETRY)
-    def task(job_id: str) -> None:
-        if run(uuid.UUID(job_id)):
-            send_on(app, stage, job_id)
+    @app.task(name=STAGES[stage].task, bind=True, max_retries=None)
+    def task(self: Task, job_id: str) -> None:
+        try:
+            forward = run(uuid.UUID(job_id))
+        except OperationalError as exc:
+            raise self.retry(countdown=db_backoff(self.request.retries), exc=exc) from exc
+        if forward:
+            _crash_after_commit()
+            outbox.send(app, next_task(stage), [uuid.UUID(job_id)])
 
     return task
 
@@ -57,8 +71,9 @@ def batch_task(app: Celery, stage: Stage, run: Callable[[Sequence[uuid.UUID]], B
     )
     def task(requests: list[SimpleRequest]) -> None:
         outcome = run([uuid.UUID(r.kwargs["job_id"]) for r in requests])
-        for job_id in outcome.forward:
-            send_on(app, stage, job_id)
+        if outcome.forward:
+            _crash_after_commit()
+        outbox.send(app, next_task(stage), outcome.forward)
         for job_id in outcome.retry:
             app.send_task(spec.task, kwargs={"job_id": str(job_id)}, countdown=settings.db_retry_delay_s)
 

@@ -56,7 +56,7 @@ def rows(url: str, job_id: uuid.UUID) -> dict[str, Any]:
             "status": job.status if job else None,
             "tier": job.tier if job else None,
             "summary": job.summary if job else None,
-            "runs": [(r.stage, r.attempt, r.deliveries, r.cost_usd, r.seconds) for r in runs],
+            "runs": [(r.stage, r.attempt, r.deliveries, r.cost_usd, r.seconds, r.outcome) for r in runs],
             "summaries": sorted((s.tier, s.text) for s in summaries),
             "decision": (decision.decision, decision.score, decision.threshold) if decision else None,
         }

@@ -23,6 +23,7 @@ from inference.backends.base import Generation, message
 from inference.backends.processing import banned_ngram_tokens, cut_at_stop
 from inference.margins import generated_mask, token_stats
 from inference.stats import TokenStats
+from shared import deadline
 from shared.errors import ModelLoadError
 from shared.model_kinds import BackendKind, GenerationOptions
 
@@ -191,6 +192,9 @@ class TextModel(HFTokens):
             kwargs["logits_processor"] = LogitsProcessorList([AnswerPenalties(start, self.options)])
         if self.options.stop:
             kwargs |= {"stop_strings": list(self.options.stop), "tokenizer": self.tokenizer}
+        deadline.check()
+        if (left := deadline.remaining()) is not None:
+            kwargs["max_time"] = left  # transformers stops generating at the stage's deadline
         generate: Any = (
             self.model.generate
         )  # transformers types it through a decorator that loses the signature
@@ -201,6 +205,7 @@ class TextModel(HFTokens):
             return_dict_in_generate=True,
             pad_token_id=self.tokenizer.pad_token_id,
         )
+        deadline.check()  # a generation cut by max_time is not a summary
         tokens = out.sequences[:, start:].cpu()
         # A row that ended early is padded; with a stop string it ends on padding rather than EOS.
         ends = [*self.eos_token_ids, self.tokenizer.pad_token_id]

@@ -17,6 +17,7 @@ import numpy as np
 from inference.backends.base import Generation, message
 from inference.backends.processing import cut_at_stop, process_numpy, stats_numpy
 from inference.stats import TokenStats
+from shared import deadline
 from shared.errors import ModelLoadError
 from shared.model_kinds import BackendKind, GenerationOptions
 
@@ -115,6 +116,7 @@ class LlamaCppBackend:
         stats = TokenStats()
         ended = False
         for step in range(max_new_tokens):
+            deadline.check()
             logits = process_numpy(self._logits(), generated, self.options)
             if step < floor:  # min_new_tokens: no end-of-generation token yet
                 logits[self.end_ids] = -np.inf

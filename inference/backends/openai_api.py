@@ -22,6 +22,7 @@ import httpx
 from inference.backends.base import Generation, message
 from inference.backends.processing import cut_at_stop
 from inference.stats import TokenStats
+from shared import deadline
 from shared.errors import JobError
 from shared.model_kinds import BackendKind, GenerationOptions
 
@@ -124,10 +125,15 @@ class OpenAIBackend:
         last = ""
         for attempt in range(self.server.retries + 1):
             if attempt:
-                time.sleep(min(self.server.backoff_s * 2 ** (attempt - 1), BACKOFF_CAP_S))
+                pause = min(self.server.backoff_s * 2 ** (attempt - 1), BACKOFF_CAP_S)
+                time.sleep(min(pause, deadline.remaining() or pause))
+            deadline.check()
+            left = deadline.remaining()  # no call runs past the stage's deadline
+            timeout = self.server.timeout_s if left is None else min(self.server.timeout_s, left)
             try:
-                response = self.http.post("/chat/completions", json=body)
+                response = self.http.post("/chat/completions", json=body, timeout=timeout)
             except httpx.TransportError as exc:  # refused, reset, timed out: the server may come back
+                deadline.check()
                 last = f"{type(exc).__name__}: {exc}"
             else:
                 if response.status_code not in RETRY_STATUS:

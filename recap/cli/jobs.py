@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from json import dumps
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from recap import client, render
 from recap.cli.app import JsonOption, app, console
 from shared.celery_app import create_app
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.errors import InputError
 from shared.prompts import SummaryLength
 from shared.states import JobStatus
@@ -20,6 +26,25 @@ FormatOption = Annotated[
     str | None,
     typer.Option("--format", help="Force the format (vtt, srt, txt, json) instead of detecting it."),
 ]
+
+
+UNAVAILABLE = 3  # exit status: a datastore is down; nothing was accepted, try again later
+
+
+@contextmanager
+def unavailable(settings: Settings) -> Iterator[None]:
+    """A datastore that is down is an answer (`unavailable`, exit 3), not a traceback."""
+    try:
+        yield
+    except client.BrokerUnavailable as exc:
+        console.print(f"[red]unavailable:[/] {exc}")
+        raise typer.Exit(UNAVAILABLE) from None
+    except OperationalError as exc:
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        console.print(
+            f"[red]unavailable:[/] cannot reach the database at {where} ({type(exc.orig).__name__})"
+        )
+        raise typer.Exit(UNAVAILABLE) from None
 
 
 @app.command()
@@ -39,15 +64,12 @@ def submit(
     """Submit transcript files. With --wait, exits 1 unless every job ends `done` (or `degraded`)."""
     settings = get_settings()
     celery = create_app(settings)
-    try:
+    with unavailable(settings):
         client.check_broker(celery, settings)
-    except client.BrokerUnavailable as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
-    job_ids = [
-        client.submit_file(celery, settings, path, tenant=tenant, length=length, format=format)
-        for path in files
-    ]
+        job_ids = [
+            client.submit_file(celery, settings, path, tenant=tenant, length=length, format=format)
+            for path in files
+        ]
     views = (
         client.wait_for(settings, job_ids, timeout=timeout)
         if wait
@@ -104,3 +126,68 @@ def status(
         render.job_detail(console, job, as_json=json)
     if missing:
         raise typer.Exit(1)
+
+
+jobs_app = typer.Typer(help="List jobs; retry failed ones (the dead letters).")
+app.add_typer(jobs_app, name="jobs")
+
+
+def parse_since(text: str) -> datetime:
+    """`30m`, `2h`, `7d` ago, or an ISO 8601 time (UTC unless it says otherwise)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is neither a duration (30m, 2h, 7d) nor an ISO time") from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+@jobs_app.callback(invoke_without_command=True)
+def jobs(
+    ctx: typer.Context,
+    status: Annotated[JobStatus | None, typer.Option(help="Only jobs in this status.")] = None,
+    code: Annotated[str | None, typer.Option(help="Only jobs that ended with this error code.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only jobs created since: 30m, 2h, 7d, or an ISO time.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
+    json: JsonOption = False,
+) -> None:
+    """List jobs, newest first: `recap jobs --status failed` shows the dead letters with their codes."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = get_settings()
+    with unavailable(settings):
+        views = client.list_jobs(
+            settings, status=status, code=code, since=parse_since(since) if since else None, limit=limit
+        )
+    for v in views:
+        v.gate, v.stages = None, []
+    render.jobs(console, views, as_json=json)
+
+
+@jobs_app.command()
+def retry(
+    job_ids: Annotated[list[str] | None, typer.Argument(help="Failed jobs to run again.")] = None,
+    code: Annotated[str | None, typer.Option(help="Every failed job with this error code.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Requeue failed jobs from the stage they failed in, as a new run (their ledger rows stay)."""
+    if not job_ids and code is None:
+        raise typer.BadParameter("name job ids, or --code CODE")
+    try:
+        parsed = [uuid.UUID(j) for j in job_ids or []]
+    except ValueError:
+        raise typer.BadParameter(f"not a job id (a UUID) among {job_ids}") from None
+    settings = get_settings()
+    with unavailable(settings):
+        requeued = client.retry(create_app(settings), settings, job_ids=parsed, code=code)
+    for job_id, stage in requeued:
+        if json:
+            typer.echo(dumps({"job_id": str(job_id), "stage": str(stage)}))
+        else:
+            console.print(f"{job_id} requeued at {stage}")
+    if not json:
+        console.print(f"{len(requeued)} job(s) requeued (only failed jobs are)")

@@ -109,3 +109,21 @@ def metrics() -> None:
         pass
     finally:
         server.shutdown()
+
+
+@app.command()
+def sweeper() -> None:
+    """Relay the outbox and send stalled jobs' messages again, every RECAP_SWEEP_INTERVAL_S, until stopped."""
+    import signal
+    import threading
+
+    from services.sweeper.sweep import run_forever
+
+    setup_logging()
+    settings = get_settings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run_forever(create_app(settings), settings, stop)
+    except KeyboardInterrupt:
+        pass

@@ -6,6 +6,7 @@ aggregates over rows that only ever accumulate (ended jobs, ledger rows, gate de
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from wsgiref.simple_server import WSGIServer
@@ -17,8 +18,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import case, func
 from sqlmodel import col, select
 
+from services.sweeper import stalls
 from shared.config import Settings
-from shared.db.models import TERMINAL, GateDecision, Job, StageRun
+from shared.db.models import TERMINAL, GateDecision, Job, JobStatus, Outbox, StageRun
 from shared.db.session import session_scope
 from shared.stages import STAGES
 
@@ -37,6 +39,36 @@ class RecapCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._queues()
         yield from self._database()
+        yield from self._reliability()
+
+    def _reliability(self) -> Iterator[Metric]:
+        with session_scope(self.settings.database_url) as session:
+            found = stalls.find(session, self.settings, self.redis)
+            failed = session.exec(
+                select(Job.error_code, func.count())
+                .where(Job.status == JobStatus.FAILED)
+                .group_by(col(Job.error_code))
+            ).all()
+            unsent = session.exec(select(func.count()).select_from(Outbox)).one()
+        stalled = GaugeMetricFamily(
+            "recap_jobs_stalled",
+            "Jobs the sweeper finds stalled now (it sends them again), by stage and why",
+            labels=["stage", "why"],
+        )
+        counts = Counter((str(job.stage), str(job.why)) for job in found)
+        for stage in STAGES:
+            for why in stalls.Why:
+                stalled.add_metric([str(stage), str(why)], counts[str(stage), str(why)])
+        yield stalled
+        dead = GaugeMetricFamily(
+            "recap_dead_letters", "Failed jobs, by code (`recap jobs --status failed`)", labels=["code"]
+        )
+        for code, count in sorted(failed, key=lambda row: str(row[0])):
+            dead.add_metric([code or "unknown"], count)
+        yield dead
+        yield GaugeMetricFamily(
+            "recap_outbox_unsent", "Stage messages written but not yet handed to Redis", unsent
+        )
 
     def _queues(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
@@ -122,9 +154,11 @@ class RecapCollector(Collector):
         yield cost
 
 
-def serve(settings: Settings) -> WSGIServer:
+def serve(settings: Settings, *extra: Collector) -> WSGIServer:
     """Serves /metrics from a daemon thread; the caller stops it with `.shutdown()`."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RecapCollector(settings))
+    for collector in extra:
+        registry.register(collector)
     server, _thread = start_http_server(settings.metrics_port, settings.metrics_address, registry=registry)
     return server

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col
 
 from shared.db.models import BudgetReservation, BudgetSpend, table_of
@@ -109,6 +109,17 @@ def settle(session: Session, *, job_id: uuid.UUID, cost: Decimal) -> None:
         _add(session, scope=scope, period=reservation.period_start, amount=delta, limit=None)
     reservation.amount_usd, reservation.settled = cost, True
     session.add(reservation)
+
+
+def forget_released(session: Session, *, job_id: uuid.UUID) -> None:
+    """Drops a job's released reservation (settled, nothing spent) so that a retried gate reserves again."""
+    session.connection().execute(
+        delete(BudgetReservation).where(
+            col(BudgetReservation.job_id) == job_id,
+            col(BudgetReservation.settled).is_(True),
+            col(BudgetReservation.amount_usd) == 0,
+        )
+    )
 
 
 def period_start(now: datetime, period: str) -> datetime:

@@ -1,4 +1,4 @@
-"""Tables: jobs, their transcripts and summaries, the per-stage cost ledger, and gate decisions."""
+"""Tables: jobs, their transcripts and summaries, the per-stage cost ledger, gate decisions, and the outbox."""
 
 from __future__ import annotations
 
@@ -40,6 +40,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(at: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite hands back naive ones)."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 class EnumText(TypeDecorator[E]):
     """A StrEnum stored as its plain string (the columns stay VARCHAR; no database enum type to migrate)."""
 
@@ -74,6 +79,12 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     finished_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # Which process works on the job in its current stage (host:pid; its heartbeat says whether it lives).
+    claimed_by: str | None = Field(default=None, max_length=160)
+    claimed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    sweeps: int = 0  # times the stall sweeper sent the current stage again; bounded by max_deliveries
+    requeued_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # `recap jobs retry`
+    error_stage: str | None = Field(default=None, max_length=16)  # the stage a failed job failed in
 
 
 class Transcript(SQLModel, table=True):
@@ -103,16 +114,27 @@ class Summary(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
+class RunOutcome(StrEnum):
+    """How a ledger row's attempt ended; an open row (no outcome yet) is an attempt still running."""
+
+    OK = "ok"  # its result moved the job on: the one billed result of the stage
+    FAILED = "failed"  # it ended the job with a code
+    SUPERSEDED = "superseded"  # a concurrent duplicate moved the job first; its compute is still billed
+    INTERRUPTED = "interrupted"  # its process died or hung: seconds as far as known, tokens unknown (0)
+
+
 class StageRun(SQLModel, table=True):
-    """The cost ledger: one row per (job, stage, attempt); a redelivered message updates it, never adds one."""
+    """The cost ledger: one row per attempt of a stage (each delivery that claimed the job), never overwritten;
+    a job's cost is the sum of its attempts."""
 
     __table_args__ = (UniqueConstraint("job_id", "stage", "attempt"),)
 
     id: int | None = Field(default=None, primary_key=True)
     job_id: uuid.UUID = Field(foreign_key="job.id", index=True, ondelete="CASCADE")
     stage: str = Field(max_length=16)
-    attempt: int = 1
-    deliveries: int = 1  # how many times the broker handed us this stage; bounded by max_deliveries
+    attempt: int = 1  # 1, 2, ... per (job, stage), over the job's whole life
+    deliveries: int = 1  # this attempt's place among the stage's deliveries since the job was (re)queued
+    outcome: RunOutcome | None = Field(default=None, sa_type=EnumText(RunOutcome, 16))
     model: str | None = Field(default=None, max_length=512)
     device: str | None = Field(default=None, max_length=32)
     input_tokens: int = 0
@@ -144,6 +166,16 @@ class GateDecision(SQLModel, table=True):
     reason: str
     scores: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class Outbox(SQLModel, table=True):
+    """A stage message written in the transaction that moved its job; deleted once Redis has it. A row that
+    outlives its sender (killed between commit and send, or Redis down) is sent by the sweeper's relay."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: uuid.UUID = Field(foreign_key="job.id", index=True, ondelete="CASCADE")
+    task: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), index=True)
 
 
 class BudgetSpend(SQLModel, table=True):

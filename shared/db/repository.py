@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Executable, func, update
+from sqlalchemy import Executable, case, delete, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
@@ -18,10 +19,13 @@ from shared.db.models import (
     GateDecision,
     Job,
     JobStatus,
+    Outbox,
+    RunOutcome,
     StageRun,
     Summary,
     Tier,
     Transcript,
+    as_utc,
     table_of,
     utcnow,
 )
@@ -79,20 +83,22 @@ class JobRow:
     tenant: str
     summary_length: str
     requested_format: str | None
+    requeued_at: datetime | None
 
 
 def take_job(
-    session: Session, *, job_id: uuid.UUID, to: JobStatus, accept: Sequence[JobStatus]
+    session: Session, *, job_id: uuid.UUID, to: JobStatus, accept: Sequence[JobStatus], by: str
 ) -> JobRow | None:
-    """Moves the job to `to` if it holds one of `accept` (its own status among them), in one statement that
-    also locks the row until the transaction ends and returns what a stage needs; None: no such job, or one
-    in another status (a duplicate delivery)."""
+    """Moves the job to `to` if it holds one of `accept` (its own status among them) and records `by` as the
+    process working on it, in one statement that also locks the row until the transaction ends and returns
+    what a stage needs; None: no such job, or one in another status (a duplicate delivery)."""
     c = table_of(Job).c
+    now = utcnow()
     stmt = (
         update(Job)
         .where(col(Job.id) == job_id, col(Job.status).in_(accept))
-        .values(status=to, updated_at=utcnow())
-        .returning(c.id, c.status, c.tenant, c.summary_length, c.requested_format)
+        .values(status=to, updated_at=now, claimed_by=by, claimed_at=now)
+        .returning(c.id, c.status, c.tenant, c.summary_length, c.requested_format, c.requeued_at)
     )
     row = session.connection().execute(stmt).first()
     return None if row is None else JobRow(**row._mapping)
@@ -121,20 +127,35 @@ def move_status(
     stmt = (
         update(Job)
         .where(col(Job.id) == job_id, col(Job.status) == expect)
-        .values(status=to, updated_at=utcnow(), **fields)
+        .values(status=to, updated_at=utcnow(), claimed_by=None, claimed_at=None, sweeps=0, **fields)
     )
     return changed(session, stmt) == 1
 
 
+# The stage whose status a job held when it failed (a queued job had not reached ingestion's claim yet).
+_STAGE_OF_STATUS = {
+    JobStatus.QUEUED: "ingest",
+    JobStatus.INGESTING: "ingest",
+    JobStatus.SUMMARIZING: "small",
+    JobStatus.GATING: "gate",
+    JobStatus.ESCALATED: "large",
+}
+
+
 def end_with_error(session: Session, *, job_id: uuid.UUID, error: JobError) -> bool:
-    """Ends a job that has not ended yet as rejected/failed with the error's code and message."""
+    """Ends a job that has not ended yet as rejected/failed with the error's code and message, noting the stage
+    it was in (where `recap jobs retry` starts it again)."""
+    status = col(Job.status)
     stmt = (
         update(Job)
-        .where(col(Job.id) == job_id, col(Job.status).not_in(TERMINAL))
+        .where(col(Job.id) == job_id, status.not_in(TERMINAL))
         .values(
             status=error.status,
             error_code=error.code,
             error_message=error.message,
+            error_stage=case({str(k): v for k, v in _STAGE_OF_STATUS.items()}, value=status),
+            claimed_by=None,
+            claimed_at=None,
             updated_at=utcnow(),
             finished_at=utcnow(),
         )
@@ -142,19 +163,58 @@ def end_with_error(session: Session, *, job_id: uuid.UUID, error: JobError) -> b
     return changed(session, stmt) == 1
 
 
-def count_delivery(session: Session, *, job_id: uuid.UUID, stage: str, attempt: int = 1) -> int:
-    """Opens (or reopens, on redelivery) the stage's ledger row; returns how often the stage was delivered."""
-    deliveries = table_of(StageRun).c.deliveries
-    stmt = insert_statement(
-        session,
-        StageRun,
-        {"job_id": job_id, "stage": stage, "attempt": attempt, "deliveries": 1, "started_at": utcnow()},
+def open_attempt(
+    session: Session, *, job_id: uuid.UUID, stage: str, since: datetime | None
+) -> tuple[int, int]:
+    """Opens a new ledger row for this delivery of the stage: (its attempt number, the stage's deliveries since
+    the job was last queued, this one included). A row still open belonged to a process that died or hung:
+    it is closed `interrupted` with the seconds it is known to have had."""
+    rows = (
+        session.connection()
+        .execute(
+            select(StageRun.id, StageRun.attempt, StageRun.started_at, StageRun.finished_at).where(
+                col(StageRun.job_id) == job_id, col(StageRun.stage) == stage
+            )
+        )
+        .all()
     )
-    upsert = stmt.on_conflict_do_update(
-        index_elements=["job_id", "stage", "attempt"],
-        set_={"deliveries": deliveries + 1, "started_at": utcnow()},
-    ).returning(deliveries)
-    return int(session.connection().execute(upsert).scalar_one())
+    now = utcnow()
+    for row in rows:
+        if row.finished_at is None:
+            close_run(session, run_id=row.id, started_at=row.started_at, outcome=RunOutcome.INTERRUPTED)
+    since = since and as_utc(since)
+    deliveries = 1 + sum(1 for row in rows if since is None or as_utc(row.started_at) >= since)
+    attempt = 1 + max((row.attempt for row in rows), default=0)
+    session.connection().execute(
+        insert(StageRun).values(
+            job_id=job_id, stage=stage, attempt=attempt, deliveries=deliveries, started_at=now
+        )
+    )
+    return attempt, deliveries
+
+
+def close_run(session: Session, *, run_id: int, started_at: datetime, outcome: RunOutcome) -> None:
+    """Closes an attempt that recorded no usage: its wall seconds so far, no tokens (unknown)."""
+    seconds = max(0.0, (utcnow() - as_utc(started_at)).total_seconds())
+    session.connection().execute(
+        update(StageRun)
+        .where(col(StageRun.id) == run_id, col(StageRun.finished_at).is_(None))
+        .values(outcome=outcome, seconds=seconds, finished_at=utcnow())
+    )
+
+
+def close_open_runs(session: Session, *, job_id: uuid.UUID, outcome: RunOutcome) -> None:
+    rows = (
+        session.connection()
+        .execute(
+            select(StageRun.id, StageRun.started_at).where(
+                col(StageRun.job_id) == job_id, col(StageRun.finished_at).is_(None)
+            )
+        )
+        .all()
+    )
+    for row in rows:
+        close_run(session, run_id=row.id, started_at=row.started_at, outcome=outcome)
 
 
 def record_usage(
@@ -162,19 +222,27 @@ def record_usage(
     *,
     job_id: uuid.UUID,
     stage: str,
+    attempt: int,
     usage: Usage,
     price: Price,
     price_version: str,
-    attempt: int = 1,
+    outcome: RunOutcome,
 ) -> Decimal:
-    """Closes the stage's ledger row with its usage and cost; returns the cost in USD."""
+    """Closes the attempt's ledger row with its usage, cost and outcome; returns the cost in USD (0 when a later
+    delivery already closed it as interrupted: that process went on past its claim, the row keeps its seconds)."""
     cost = stage_cost(
         price, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, seconds=usage.seconds
     )
     stmt = (
         update(StageRun)
-        .where(col(StageRun.job_id) == job_id, col(StageRun.stage) == stage, col(StageRun.attempt) == attempt)
+        .where(
+            col(StageRun.job_id) == job_id,
+            col(StageRun.stage) == stage,
+            col(StageRun.attempt) == attempt,
+            col(StageRun.finished_at).is_(None),
+        )
         .values(
+            outcome=outcome,
             model=usage.model,
             device=usage.device,
             input_tokens=usage.input_tokens,
@@ -189,9 +257,74 @@ def record_usage(
             finished_at=utcnow(),
         )
     )
+    return cost if changed(session, stmt) == 1 else Decimal(0)
+
+
+def resend(session: Session, *, job_id: uuid.UUID, version: datetime, task: str) -> bool:
+    """The sweeper's move: counts a sweep, releases the job's claim and writes its stage message into the
+    outbox, unless the job changed since the sweeper read it (`version`: its `updated_at`)."""
+    stmt = (
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.updated_at) == version, col(Job.status).not_in(TERMINAL))
+        .values(sweeps=col(Job.sweeps) + 1, claimed_by=None, claimed_at=None, updated_at=utcnow())
+    )
     if changed(session, stmt) != 1:
-        raise JobError("ledger_row_missing", f"no open {stage} ledger row for job {job_id}")
-    return cost
+        return False
+    enqueue(session, job_id=job_id, task=task)
+    return True
+
+
+def requeue(session: Session, *, job_id: uuid.UUID, status: JobStatus, task: str) -> bool:
+    """`recap jobs retry`: a failed job back into `status` as a new run (its delivery count starts again, its
+    ledger rows stay), its message in the outbox."""
+    now = utcnow()
+    stmt = (
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.status) == JobStatus.FAILED)
+        .values(
+            status=status,
+            error_code=None,
+            error_message=None,
+            error_stage=None,
+            finished_at=None,
+            sweeps=0,
+            requeued_at=now,
+            updated_at=now,
+        )
+    )
+    if changed(session, stmt) != 1:
+        return False
+    enqueue(session, job_id=job_id, task=task)
+    return True
+
+
+def enqueue(session: Session, *, job_id: uuid.UUID, task: str) -> None:
+    """Writes the job's next message into the outbox, in the transaction that moved the job."""
+    session.connection().execute(insert(Outbox).values(job_id=job_id, task=task, created_at=utcnow()))
+
+
+def dequeue(session: Session, *, job_ids: Sequence[uuid.UUID], task: str) -> None:
+    """Deletes outbox rows that Redis now holds."""
+    session.connection().execute(
+        delete(Outbox).where(col(Outbox.job_id).in_(list(job_ids)), col(Outbox.task) == task)
+    )
+
+
+def unsent(session: Session, *, older_than: datetime, limit: int) -> list[tuple[int, uuid.UUID, str]]:
+    """Outbox rows whose sender died or could not reach Redis, oldest first; locked (skipping rows another
+    relay holds) until the caller's transaction ends."""
+    stmt = (
+        select(Outbox.id, Outbox.job_id, Outbox.task)
+        .where(col(Outbox.created_at) < older_than)
+        .order_by(col(Outbox.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [(row.id, row.job_id, row.task) for row in session.connection().execute(stmt).all()]
+
+
+def drop_outbox(session: Session, *, ids: Sequence[int]) -> None:
+    session.connection().execute(delete(Outbox).where(col(Outbox.id).in_(list(ids))))
 
 
 def save_turns(session: Session, *, job_id: uuid.UUID, turns: list[dict[str, Any]]) -> None:

@@ -156,7 +156,7 @@ def test_only_recap_pods_and_keda_reach_the_datastores(rendered) -> None:
         if d["kind"] in ("Deployment", "Job")
         and d["spec"]["template"]["metadata"]["labels"].get("recap.io/datastore-client") == "true"
     }
-    assert clients == set(STAGES) | {"flower", "metrics", "migrate"}
+    assert clients == set(STAGES) | {"flower", "metrics", "migrate", "sweeper"}
     for name, port in (("redis-clients", 6379), ("postgres-clients", 5432)):
         rule = policies[name]["spec"]["ingress"][0]
         assert rule["ports"] == [{"protocol": "TCP", "port": port}]
@@ -207,6 +207,10 @@ def test_docker_compose_follows_the_compose_specification() -> None:
         [device] = services[name]["deploy"]["resources"]["reservations"]["devices"]
         assert device["capabilities"] == ["gpu"]
     assert "FLOWER_BASIC_AUTH" in json.dumps(services["flower"]["environment"])
+    assert services["sweeper"]["command"] == ["recap", "sweeper"]
+    # Every long-running process comes back after a crash, as a Deployment's pods do (`recap up` supervises).
+    for name, service in services.items():
+        assert service["restart"] == ("no" if name == "migrate" else "unless-stopped"), name
 
 
 def test_the_cpu_override_swaps_the_model_image_and_drops_the_gpu_reservations() -> None:

@@ -150,18 +150,33 @@ def test_a_redelivered_message_changes_nothing(pipeline, configure) -> None:
     summarize_large_job(job_id)
 
     assert rows(pipeline, job_id) == before
-    assert [r[2] for r in before["runs"]] == [1, 1, 1, 1]
+    assert [(r[2], r[5]) for r in before["runs"]] == [(1, "ok")] * 4
 
 
-def test_a_stage_redelivered_mid_run_reruns_into_the_same_ledger_row(pipeline) -> None:
+def test_a_stage_redelivered_mid_run_bills_each_attempt_in_its_own_row(pipeline) -> None:
     job_id = create_job(pipeline)
     assert claim(job_id, Stage.INGEST, HELD) is not None  # a worker took it, then died before finishing
     assert ingest_job(job_id) is True  # the redelivery does the work once more
 
     runs = rows(pipeline, job_id)["runs"]
-    assert [(stage, deliveries) for stage, _, deliveries, _, _ in runs] == [("ingest", 2)]
+    # The dead attempt keeps its row (closed as interrupted, its seconds so far); the new one is the result.
+    assert [(stage, attempt, deliveries, outcome) for stage, attempt, deliveries, _, _, outcome in runs] == [
+        ("ingest", 1, 1, "interrupted"),
+        ("ingest", 2, 2, "ok"),
+    ]
     assert rows(pipeline, job_id)["status"] == "summarizing"
     assert summarize_job(job_id) is True  # and the job carries on normally
+
+
+def test_a_duplicate_that_finishes_second_is_billed_as_superseded_and_moves_nothing(pipeline) -> None:
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id) is True
+    assert claim(job_id, Stage.SMALL, HELD) is not None  # a slow first delivery, still running
+    assert summarize_job(job_id) is True  # a duplicate claims it again and finishes first
+
+    runs = [(stage, attempt, outcome) for stage, attempt, _, _, _, outcome in rows(pipeline, job_id)["runs"]]
+    assert runs == [("ingest", 1, "ok"), ("small", 1, "interrupted"), ("small", 2, "ok")]
+    assert [r for r in runs if r[2] == "ok" and r[0] == "small"] == [("small", 2, "ok")]  # billed once
 
 
 def test_a_stage_that_keeps_dying_is_dead_lettered(pipeline, configure) -> None:
@@ -258,3 +273,27 @@ def test_job_cost_is_the_sum_of_its_ledger(pipeline, configure) -> None:
     with session_scope(pipeline) as session:
         total = repo.job_cost(session, job_id=job_id)
     assert total == sum((r[3] for r in rows(pipeline, job_id)["runs"]), Decimal(0)) > 0
+
+
+POISON = {
+    "nested-json": b'{"turns": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",  # past any recursion limit
+    "50k-and-one-turns": "\n".join(f"S{i % 3}: point {i}" for i in range(50_001)).encode(),
+    "nul-bytes": b"A: hi\x00\x00\nB: \x00" * 1000,
+}
+
+
+@pytest.mark.parametrize("raw", POISON.values(), ids=POISON.keys())
+def test_poison_input_ends_its_own_job_with_a_code_and_the_next_job_runs(pipeline, raw) -> None:
+    poison = create_job(pipeline, raw=raw)
+    ingest_job(poison)  # returns normally: nothing escapes the stage
+    job = view(pipeline, poison)
+    if job.status not in (
+        "rejected",
+        "failed",
+    ):  # survived ingestion as a valid transcript: the model stage too
+        assert summarize_job(poison) in (True, False)
+        job = view(pipeline, poison)
+    assert job.status in ("rejected", "failed", "gating") and (job.status == "gating" or job.error.code)
+
+    healthy = create_job(pipeline)
+    assert ingest_job(healthy) is True and summarize_job(healthy) is True

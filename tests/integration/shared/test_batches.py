@@ -92,5 +92,5 @@ def test_a_redelivered_batch_reruns_only_its_unfinished_jobs(stage) -> None:
     outcome = summarize_jobs([done, interrupted])  # the broker redelivers the whole batch
 
     assert outcome.forward == [interrupted]
-    deliveries = [r[2] for r in rows(stage, interrupted)["runs"] if r[0] == "small"]
-    assert deliveries == [2]
+    attempts = [(r[1], r[2], r[5]) for r in rows(stage, interrupted)["runs"] if r[0] == "small"]
+    assert attempts == [(1, 1, "interrupted"), (2, 2, "ok")]

@@ -1,0 +1,91 @@
+"""One sweep: relay the outbox rows their senders left, send stalled jobs' stage messages again (or fail them
+`stalled` past RECAP_MAX_DELIVERIES sweeps), every `sweep_interval_s`. Plain functions; `recap sweeper` loops."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis
+from celery import Celery
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.exc import OperationalError
+
+from services.sweeper import stalls
+from shared import liveness, outbox
+from shared.config import Settings
+from shared.db import repository as repo
+from shared.db.models import utcnow
+from shared.db.session import session_scope
+from shared.errors import JobError
+from shared.lifecycle import end_job
+from shared.stages import STAGES
+
+log = logging.getLogger(__name__)
+
+RELAY_BATCH = 500  # outbox rows per transaction
+
+
+@dataclass(frozen=True)
+class Sweep:
+    relayed: int = 0
+    resent: int = 0
+    failed: int = 0
+
+
+def relay(app: Celery, settings: Settings) -> int:
+    """Sends the outbox rows older than `outbox_relay_after_s` and deletes them; how many it sent."""
+    cutoff = utcnow() - timedelta(seconds=settings.outbox_relay_after_s)
+    with session_scope(settings.database_url) as session:
+        rows = repo.unsent(session, older_than=cutoff, limit=RELAY_BATCH)
+        for _, job_id, task in rows:
+            app.send_task(task, kwargs={"job_id": str(job_id)})
+        repo.drop_outbox(session, ids=[row_id for row_id, _, _ in rows])
+    if rows:
+        log.warning("outbox relay sent %d message(s) their senders left behind", len(rows))
+    return len(rows)
+
+
+def sweep_once(app: Celery, settings: Settings, broker: redis.Redis) -> Sweep:
+    relayed = relay(app, settings)
+    with session_scope(settings.database_url) as session:
+        found = stalls.find(session, settings, broker)
+    resent = failed = 0
+    for job in found:
+        context = {"job_id": str(job.job_id), "stage": job.stage, "why": job.why}
+        if job.sweeps >= settings.max_deliveries:
+            end_job(
+                job.job_id,
+                JobError(
+                    "stalled",
+                    f"the {job.stage} stage made no progress ({job.why}) after {job.sweeps} resends "
+                    f"(RECAP_MAX_DELIVERIES {settings.max_deliveries}); `recap jobs retry` runs it again",
+                ),
+            )
+            failed += 1
+            continue
+        task = STAGES[job.stage].task
+        with session_scope(settings.database_url) as session:
+            moved = repo.resend(session, job_id=job.job_id, version=job.updated_at, task=task)
+        if moved:
+            log.warning("stalled job sent to %s again (%s)", job.stage, job.why, extra=context)
+            outbox.send(app, task, [job.job_id], settings.database_url)
+            resent += 1
+    return Sweep(relayed, resent, failed)
+
+
+def run_forever(app: Celery, settings: Settings, stop: threading.Event | None = None) -> None:
+    """Sweeps until `stop` is set; an unreachable Redis or database only skips a sweep."""
+    stop = stop or threading.Event()
+    broker = liveness.client(settings)
+    log.info("sweeping every %gs", settings.sweep_interval_s)
+    while not stop.is_set():
+        try:
+            sweep = sweep_once(app, settings, broker)
+            if sweep.resent or sweep.failed:
+                log.info("sweep: %s", sweep)
+        except (OperationalError, BrokerError, OSError, redis.RedisError) as exc:
+            log.warning("sweep skipped, a datastore is unreachable: %s", exc)
+        stop.wait(settings.sweep_interval_s)

@@ -1,0 +1,165 @@
+"""The outbox relay, the stall finder and the sweep, on each database and the real Redis; the retry of failed
+jobs; the time limit on a model batch."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+import redis
+from sqlalchemy import update
+
+from recap import client
+from services.ingest.stage import ingest_job
+from services.small.stage import summarize_job, summarize_jobs
+from services.sweeper import stalls
+from services.sweeper.sweep import relay, sweep_once
+from shared import liveness, outbox
+from shared.celery_app import create_app
+from shared.config import get_settings
+from shared.db import repository as repo
+from shared.db.models import Job, utcnow
+from shared.db.session import session_scope
+from shared.errors import JobError
+from shared.lifecycle import claim, end_job
+from shared.stages import Stage
+from tests.factories import MEETING, rows
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def world(pipeline, redis_url, configure):
+    configure(REDIS_URL=redis_url, RECAP_OUTBOX_RELAY_AFTER_S="0", RECAP_STALL_S="5", RECAP_HEARTBEAT_S="0.2")
+    broker = redis.Redis.from_url(redis_url)
+    broker.flushdb()
+    return pipeline, create_app(get_settings()), broker
+
+
+def submitted_unsent(url: str) -> uuid.UUID:
+    """A job committed with its outbox row, by a submitter that died before sending."""
+    with session_scope(url) as session:
+        job = repo.create_job(session, raw=MEETING, tenant="t1", source_name="meeting.txt")
+        repo.enqueue(session, job_id=job.id, task="ingest.run")
+    return job.id
+
+
+def age(url: str, job_id: uuid.UUID, seconds: float, **fields) -> None:
+    with session_scope(url) as session:
+        at = utcnow() - timedelta(seconds=seconds)
+        session.connection().execute(update(Job).where(Job.id == job_id).values(updated_at=at, **fields))
+
+
+def outbox_rows(url: str) -> int:
+    with session_scope(url) as session:
+        return len(repo.unsent(session, older_than=utcnow() + timedelta(seconds=1), limit=100))
+
+
+def test_a_message_its_sender_never_sent_is_relayed_once(world) -> None:
+    url, app, broker = world
+    job_id = submitted_unsent(url)
+    assert outbox_rows(url) == 1 and broker.llen("ingest") == 0
+
+    assert relay(app, get_settings()) == 1
+    assert broker.llen("ingest") == 1 and outbox_rows(url) == 0
+    assert relay(app, get_settings()) == 0  # sent once
+    assert ingest_job(job_id) is True and outbox_rows(url) == 1  # the stage's own move writes the next one
+
+
+def test_a_send_that_finds_redis_down_leaves_the_row_for_the_relay(world) -> None:
+    url, app, broker = world
+    job_id = submitted_unsent(url)
+    down = create_app(get_settings().model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    down.conf.broker_transport_options = {"max_retries": 0}
+    down.conf.task_publish_retry = False
+
+    assert outbox.send(down, "ingest.run", [job_id], url) is False
+    assert outbox_rows(url) == 1
+    assert outbox.send(app, "ingest.run", [job_id], url) is True
+    assert outbox_rows(url) == 0 and broker.llen("ingest") == 1
+
+
+def test_stalled_jobs_are_found_by_why(world) -> None:
+    url, app, broker = world
+    settings = get_settings()
+    dead, live, lost, waiting = (submitted_unsent(url) for _ in range(4))
+    with session_scope(url) as session:
+        for job_id in (dead, live, lost, waiting):
+            repo.dequeue(session, job_ids=[job_id], task="ingest.run")
+    assert claim(dead, Stage.INGEST, lambda s, j: j) is not None
+    assert claim(live, Stage.INGEST, lambda s, j: j) is not None  # this process: its heartbeat runs
+    deadline = time.monotonic() + 5
+    while not liveness.alive(settings, [liveness.worker_id()]):
+        assert time.monotonic() < deadline, "no heartbeat"
+        time.sleep(0.05)
+    age(url, dead, 10, claimed_by="gone-host:1", claimed_at=utcnow() - timedelta(seconds=10))
+    age(url, live, 10, claimed_at=utcnow() - timedelta(seconds=10))
+    age(url, lost, 10)
+    age(url, waiting, 1)  # queued a moment ago: not stalled yet
+
+    with session_scope(url) as session:
+        found = {job.job_id: job.why for job in stalls.find(session, settings, broker)}
+    assert found == {dead: stalls.Why.WORKER_LOST, lost: stalls.Why.MESSAGE_LOST}
+
+    broker.rpush("ingest", b"a message ahead of them")  # a backlog: waiting is not lost
+    with session_scope(url) as session:
+        found = {job.job_id: job.why for job in stalls.find(session, settings, broker)}
+    assert found == {dead: stalls.Why.WORKER_LOST}
+
+
+def test_the_sweep_resends_a_stalled_job_then_fails_it_past_the_limit(world, configure) -> None:
+    url, app, broker = world
+    configure(RECAP_MAX_DELIVERIES="1")
+    job_id = submitted_unsent(url)
+    with session_scope(url) as session:
+        repo.dequeue(session, job_ids=[job_id], task="ingest.run")  # its message was lost
+    age(url, job_id, 10)
+
+    assert sweep_once(app, get_settings(), broker).resent == 1
+    assert broker.llen("ingest") == 1 and outbox_rows(url) == 0
+    broker.delete("ingest")  # lost again
+    age(url, job_id, 10)
+    assert sweep_once(app, get_settings(), broker).failed == 1
+
+    job = client.view(get_settings(), job_id)
+    assert job is not None and job.status == "failed" and job.error is not None
+    assert job.error.code == "stalled" and "recap jobs retry" in job.error.message
+
+
+def test_a_failed_job_is_retried_from_its_stage_as_a_new_run(world) -> None:
+    url, app, broker = world
+    job_id = submitted_unsent(url)
+    assert ingest_job(job_id) is True
+    assert claim(job_id, Stage.SMALL, lambda s, j: j) is not None
+    end_job(job_id, JobError("internal_error", "a bug"))  # the small stage failed it
+
+    assert client.retry(app, get_settings(), code="internal_error") == [(job_id, Stage.SMALL)]
+    assert broker.llen("small") == 1
+    assert client.retry(app, get_settings(), job_ids=[job_id]) == []  # no longer failed: left alone
+    assert summarize_job(job_id) is True
+
+    runs = [
+        (stage, attempt, deliveries, outcome)
+        for stage, attempt, deliveries, *_, outcome in rows(url, job_id)["runs"]
+    ]
+    # The failed attempt keeps its row; the retry's delivery count starts again.
+    assert runs == [("ingest", 1, 1, "ok"), ("small", 1, 1, "failed"), ("small", 2, 1, "ok")]
+
+
+def test_a_model_batch_past_its_time_limit_ends_its_jobs_and_the_next_batch_runs(world, configure) -> None:
+    url, app, broker = world
+    jobs = [submitted_unsent(url) for _ in range(2)]
+    assert all(ingest_job(j) for j in jobs)
+    configure(RECAP_STAGE_TIME_LIMIT_S="0.001")  # real generation cannot finish in a millisecond
+
+    assert summarize_jobs(jobs).forward == []
+    for job_id in jobs:
+        job = client.view(get_settings(), job_id)
+        assert job is not None and job.status == "failed" and job.error is not None
+        assert job.error.code == "stage_timeout"
+
+    configure(RECAP_STAGE_TIME_LIMIT_S="600")
+    late = submitted_unsent(url)
+    assert ingest_job(late) and summarize_jobs([late]).forward == [late]  # the worker goes on
