@@ -84,34 +84,45 @@ def load_document(session: Session, job: repo.JobRow) -> Document:
     return [(t.get("speaker"), t["text"]) for t in turns], SummaryLength(job.summary_length)
 
 
-def _record(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage, moved: bool) -> None:
+def _record(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage) -> tuple[int, Decimal]:
+    """Closes this delivery's ledger row as the stage's result, priced; (its attempt, its cost)."""
     settings = get_settings()
+    attempt = _attempts.pop((job_id, stage), 1)
     cost = repo.record_usage(
         session,
         job_id=job_id,
         stage=stage,
-        attempt=_attempts.pop((job_id, stage), 1),
+        attempt=attempt,
         usage=usage,
         price=settings.price_for(usage.model, usage.device),
         price_version=settings.price_version,
-        outcome=RunOutcome.OK if moved else RunOutcome.SUPERSEDED,
+        outcome=RunOutcome.OK,
     )
-    if stage is Stage.LARGE and moved:
+    return attempt, cost
+
+
+def _moved(
+    session: Session, *, job_id: uuid.UUID, stage: Stage, attempt: int, cost: Decimal, moved: bool
+) -> None:
+    if not moved:  # a concurrent duplicate moved the job first: this compute is billed, not as the result
+        repo.supersede(session, job_id=job_id, stage=stage, attempt=attempt)
+    elif stage is Stage.LARGE:
         budget.settle(session, job_id=job_id, cost=cost)  # the reservation becomes the real cost
 
 
 def advance(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage, **fields: Any) -> bool:
-    """Hands the job to the next stage (with `fields`, more of the job row), writes the next stage's message
-    into the outbox and prices the stage's usage into its ledger row, in the caller's transaction. False when
-    a concurrent duplicate already moved the job: its work is billed as superseded, nothing is sent."""
+    """Prices the stage's usage into its ledger row, hands the job to the next stage (with `fields`, more of the
+    job row) and writes the next stage's message into the outbox, in the caller's transaction. False when a
+    concurrent duplicate already moved the job: its work is billed as superseded, nothing is sent."""
     then = STAGES[stage].then
     assert then is not None, f"the {stage} stage ends jobs; it hands nothing on"
+    attempt, cost = _record(session, job_id=job_id, stage=stage, usage=usage)
     moved = repo.move_status(
         session, job_id=job_id, expect=STAGES[stage].status, to=next_status(stage), **fields
     )
     if moved:
         repo.enqueue(session, job_id=job_id, task=STAGES[then].task)
-    _record(session, job_id=job_id, stage=stage, usage=usage, moved=moved)
+    _moved(session, job_id=job_id, stage=stage, attempt=attempt, cost=cost, moved=moved)
     return moved
 
 
@@ -125,12 +136,13 @@ def complete(
     tier: Tier,
     degraded: JobError | None = None,
 ) -> None:
-    """Ends the job with `summary` (done, or degraded with the reason) and prices the stage's usage.
+    """Prices the stage's usage and ends the job with `summary`: done, or degraded with the reason.
 
     A job never ends with an empty summary: that is `empty_summary`, a failure, not a result.
     """
     if not summary.strip():
         raise JobError("empty_summary", f"the {tier} model wrote an empty summary; nothing usable to return")
+    attempt, cost = _record(session, job_id=job_id, stage=stage, usage=usage)
     extra: dict[str, Any] = (
         {"error_code": degraded.code, "error_message": degraded.message} if degraded else {}
     )
@@ -143,7 +155,7 @@ def complete(
         tier=tier,
         **extra,
     )
-    _record(session, job_id=job_id, stage=stage, usage=usage, moved=moved)
+    _moved(session, job_id=job_id, stage=stage, attempt=attempt, cost=cost, moved=moved)
 
 
 def end_job(job_id: uuid.UUID, error: JobError) -> None:

@@ -298,6 +298,15 @@ def requeue(session: Session, *, job_id: uuid.UUID, status: JobStatus, task: str
     return True
 
 
+def supersede(session: Session, *, job_id: uuid.UUID, stage: str, attempt: int) -> None:
+    """Marks an attempt whose result lost the race to a concurrent duplicate (its cost stays)."""
+    session.connection().execute(
+        update(StageRun)
+        .where(col(StageRun.job_id) == job_id, col(StageRun.stage) == stage, col(StageRun.attempt) == attempt)
+        .values(outcome=RunOutcome.SUPERSEDED)
+    )
+
+
 def enqueue(session: Session, *, job_id: uuid.UUID, task: str) -> None:
     """Writes the job's next message into the outbox, in the transaction that moved the job."""
     session.connection().execute(insert(Outbox).values(job_id=job_id, task=task, created_at=utcnow()))
