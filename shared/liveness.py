@@ -29,7 +29,8 @@ def worker_id() -> str:
 
 
 def client(settings: Settings) -> redis.Redis:
-    # Short timeouts: a heartbeat or a liveness check must not hang on a Redis that went away.
+    """A plain Redis client on the broker (the embedded server's socket too), for our own keys and list lengths.
+    Short timeouts: a heartbeat, a sweep or a scrape must not hang on a Redis that went away."""
     return redis.Redis.from_url(
         settings.broker_url.replace("redis+socket://", "unix://"), socket_timeout=2, socket_connect_timeout=2
     )
@@ -39,9 +40,10 @@ def _beat(me: str) -> None:
     clients: dict[str, redis.Redis] = {}
     while True:
         settings = get_settings()  # read each time: a test (or a reload) may point us at another Redis
-        r = clients.get(settings.broker_url) or clients.setdefault(settings.broker_url, client(settings))
+        if settings.broker_url not in clients:
+            clients[settings.broker_url] = client(settings)
         try:
-            r.set(PREFIX + me, "1", px=int(settings.heartbeat_ttl_s * 1000))
+            clients[settings.broker_url].set(PREFIX + me, "1", px=int(settings.heartbeat_ttl_s * 1000))
         except redis.RedisError as exc:  # the broker is down: its claims can wait, and so can we
             log.debug("heartbeat failed: %s", exc)
         time.sleep(settings.heartbeat_s)
@@ -58,12 +60,12 @@ def ensure_beating() -> str:
     return me
 
 
-def alive(settings: Settings, workers: Iterable[str]) -> set[str]:
+def alive(broker: redis.Redis, workers: Iterable[str]) -> set[str]:
     """Those of `workers` whose heartbeat has not expired."""
     names = sorted(set(workers))
     if not names:
         return set()
-    with client(settings) as r, r.pipeline() as pipe:
+    with broker.pipeline() as pipe:
         for name in names:
             pipe.exists(PREFIX + name)
         return {name for name, hit in zip(names, pipe.execute(), strict=True) if hit}

@@ -98,6 +98,12 @@ FIRST = Stage.INGEST
 ROUTES: dict[str, dict[str, str]] = {spec.task: {"queue": str(stage)} for stage, spec in STAGES.items()}
 
 
+# The stage that owns a job in each non-terminal status (a queued job waits for the first stage's claim).
+STAGE_OF_STATUS: dict[JobStatus, Stage] = {spec.status: stage for stage, spec in STAGES.items()} | {
+    JobStatus.QUEUED: FIRST
+}
+
+
 def next_status(stage: Stage) -> JobStatus:
     """The status a job moves to when `stage` hands it on."""
     then = STAGES[stage].then

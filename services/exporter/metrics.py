@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from decimal import Decimal
 from wsgiref.simple_server import WSGIServer
 
-import redis
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -19,6 +18,7 @@ from sqlalchemy import case, func
 from sqlmodel import col, select
 
 from services.sweeper import stalls
+from shared import liveness
 from shared.config import Settings
 from shared.db.models import TERMINAL, GateDecision, Job, JobStatus, Outbox, StageRun
 from shared.db.session import session_scope
@@ -34,7 +34,7 @@ QUEUES = [str(stage) for stage in STAGES]
 class RecapCollector(Collector):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.redis = redis.Redis.from_url(settings.broker_url.replace("redis+socket://", "unix://"))
+        self.redis = liveness.client(settings)
 
     def collect(self) -> Iterator[Metric]:
         yield from self._queues()

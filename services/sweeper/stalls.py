@@ -23,8 +23,7 @@ from sqlmodel import Session, col
 from shared import liveness
 from shared.config import Settings
 from shared.db.models import TERMINAL, Job, Outbox, as_utc, table_of, utcnow
-from shared.stages import FIRST, STAGES, Stage
-from shared.states import JobStatus
+from shared.stages import STAGE_OF_STATUS, STAGES, Stage
 
 
 class Why(StrEnum):
@@ -42,11 +41,6 @@ class Stalled:
     sweeps: int
 
 
-STAGE_OF_STATUS: dict[JobStatus, Stage] = {spec.status: stage for stage, spec in STAGES.items()} | {
-    JobStatus.QUEUED: FIRST
-}
-
-
 def find(session: Session, settings: Settings, broker: redis.Redis) -> list[Stalled]:
     now = utcnow()
     soonest = min(settings.heartbeat_ttl_s, settings.stall_s, *settings.stall_s_by_stage.values())
@@ -62,7 +56,7 @@ def find(session: Session, settings: Settings, broker: redis.Redis) -> list[Stal
     )
     if not rows:
         return []
-    owners = liveness.alive(settings, {r.claimed_by for r in rows if r.claimed_by})
+    owners = liveness.alive(broker, {r.claimed_by for r in rows if r.claimed_by})
     waiting = {r.id for r in rows if not r.claimed_by}
     queued = (
         set(

@@ -31,6 +31,7 @@ from shared.db.models import (
 )
 from shared.errors import JobError
 from shared.schemas import ErrorInfo, GateView, JobView, StageView, SummaryView, Usage
+from shared.stages import STAGE_OF_STATUS
 
 
 def changed(session: Session, stmt: Executable) -> int:
@@ -132,16 +133,6 @@ def move_status(
     return changed(session, stmt) == 1
 
 
-# The stage whose status a job held when it failed (a queued job had not reached ingestion's claim yet).
-_STAGE_OF_STATUS = {
-    JobStatus.QUEUED: "ingest",
-    JobStatus.INGESTING: "ingest",
-    JobStatus.SUMMARIZING: "small",
-    JobStatus.GATING: "gate",
-    JobStatus.ESCALATED: "large",
-}
-
-
 def end_with_error(session: Session, *, job_id: uuid.UUID, error: JobError) -> bool:
     """Ends a job that has not ended yet as rejected/failed with the error's code and message, noting the stage
     it was in (where `recap jobs retry` starts it again)."""
@@ -153,7 +144,7 @@ def end_with_error(session: Session, *, job_id: uuid.UUID, error: JobError) -> b
             status=error.status,
             error_code=error.code,
             error_message=error.message,
-            error_stage=case({str(k): v for k, v in _STAGE_OF_STATUS.items()}, value=status),
+            error_stage=case({str(k): str(v) for k, v in STAGE_OF_STATUS.items()}, value=status),
             claimed_by=None,
             claimed_at=None,
             updated_at=utcnow(),

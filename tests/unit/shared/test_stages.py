@@ -37,3 +37,13 @@ def test_each_stage_has_one_name_for_its_queue_package_task_and_node(stage: Stag
     assert command[command.index("-A") + 1] == f"services.{stage}.tasks"
     assert command[command.index("-Q") + 1] == str(stage) and f"{stage}@%h" in command
     assert ("solo" in command) is spec.batched  # a model stage: one process holding the model
+
+
+def test_every_unfinished_status_belongs_to_one_stage() -> None:
+    from shared.stages import STAGE_OF_STATUS
+    from shared.states import TERMINAL, JobStatus
+
+    assert set(STAGE_OF_STATUS) == set(JobStatus) - TERMINAL
+    assert STAGE_OF_STATUS[JobStatus.QUEUED] is STAGE_OF_STATUS[JobStatus.INGESTING] is Stage.INGEST
+    owned = {status: stage for status, stage in STAGE_OF_STATUS.items() if status is not JobStatus.QUEUED}
+    assert all(STAGES[stage].status is status for status, stage in owned.items())

@@ -91,7 +91,7 @@ def test_stalled_jobs_are_found_by_why(world) -> None:
     assert claim(dead, Stage.INGEST, lambda s, j: j) is not None
     assert claim(live, Stage.INGEST, lambda s, j: j) is not None  # this process: its heartbeat runs
     deadline = time.monotonic() + 5
-    while not liveness.alive(settings, [liveness.worker_id()]):
+    while not liveness.alive(broker, [liveness.worker_id()]):
         assert time.monotonic() < deadline, "no heartbeat"
         time.sleep(0.05)
     age(url, dead, 10, claimed_by="gone-host:1", claimed_at=utcnow() - timedelta(seconds=10))
