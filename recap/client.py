@@ -13,7 +13,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlmodel import col, select
 
 from services.ingest.decode import read_capped
-from shared import outbox
+from shared import intake, outbox
 from shared.config import Settings
 from shared.db import budget
 from shared.db import repository as repo
@@ -48,7 +48,7 @@ def submit_file(
     length: SummaryLength | None = None,
     format: str | None = None,
 ) -> uuid.UUID:
-    """Stores the file as a new job and enqueues its ingestion.
+    """Stores the file as a new job and enqueues its ingestion (the API's path: shared/intake.py).
 
     An oversized file is not read: its job is created already rejected, so it can be queried like any other.
     """
@@ -56,22 +56,15 @@ def submit_file(
         raw, error = read_capped(path, settings.max_transcript_bytes), None
     except InputError as exc:
         raw, error = b"", exc
-    with session_scope(settings.database_url) as session:
-        job = repo.create_job(
-            session,
-            raw=raw,
-            tenant=tenant,
-            source_name=path.name,
-            summary_length=length or settings.default_summary_length,
-            requested_format=format,
-        )
-        if error is not None:
-            repo.end_with_error(session, job_id=job.id, error=error)
-        else:  # the message carries the id only; the transcript waits in the database (claim check)
-            repo.enqueue(session, job_id=job.id, task=STAGES[FIRST].task)
-    if error is None:
-        outbox.send(app, STAGES[FIRST].task, [job.id], settings.database_url)
-    return job.id
+    submission = intake.Submission(
+        raw=raw,
+        tenant=tenant,
+        source_name=path.name,
+        length=length or settings.default_summary_length,
+        format=format,
+        error=error,
+    )
+    return intake.submit(app, settings, submission).job_id
 
 
 def view(settings: Settings, job_id: uuid.UUID) -> JobView | None:

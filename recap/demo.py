@@ -135,13 +135,15 @@ def run_demo(console: Console, *, force_test_models: bool = False) -> int:
     console.print(f"worker logs: {log_path}")
     with log_path.open("a", encoding="utf-8") as log_file:
         configure_logs(settings.log_level, settings.log_format, log_file)
-        stack = Stack(settings, log_file=log_file)
+        stack = Stack(settings, log_file=log_file, api=False)
         try:
-            with console.status("starting the local stack: Redis, database, four workers, Flower ..."):
+            with console.status("starting the local stack: Redis, database, five workers, Flower ..."):
                 stack.start()
                 nodes = stack.wait_ready()
+            user, _, password = (settings.flower_basic_auth or "").partition(":")
             console.print(
                 f"workers ready: {', '.join(nodes)}; Flower on http://{settings.flower_address}:{settings.flower_port}"
+                f" (user {user}, password {password})"
             )
             celery = create_app(settings)
             job_ids = [client.submit_file(celery, settings, f, tenant="demo") for f in files]

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from shared.costs import StageSpend, always_large
 from shared.errors import JobError
 from shared.schemas import JobView, Turn
 
@@ -66,27 +68,17 @@ def jobs(console: Console, views: list[JobView], *, as_json: bool, title: str | 
         console.print(f"[bold]{v.source or v.job_id}[/] ({v.tier or v.status}): {_outcome(v)}\n")
 
 
-def always_large_usd(views: list[JobView], per_job_fallback: float) -> tuple[float, str]:
-    """What sending every job to the large model would have cost, and how that was estimated.
-
-    Escalated jobs count their real large-model cost. The others are priced at the large model's measured USD
-    per input token times the tokens the small model read; with no escalation to measure, at c_l per job.
-    """
-    large = [s for v in views for s in v.stages if s.stage == "large"]
-    tokens = sum(s.input_tokens for s in large)
-    rate = sum(s.cost_usd for s in large) / tokens if tokens else None
-    total = 0.0
-    for v in views:
-        ran = [s.cost_usd for s in v.stages if s.stage == "large"]
-        read = sum(s.input_tokens for s in v.stages if s.stage == "small")
-        ingest = sum(s.cost_usd for s in v.stages if s.stage == "ingest")
-        total += ingest + (sum(ran) if ran else rate * read if rate is not None else per_job_fallback)
-    how = (
-        "large-model USD per token measured on the escalated jobs"
-        if rate is not None
-        else "RECAP_GATE_LARGE_COST_USD per job (nothing escalated to measure)"
-    )
-    return total, how
+def spend_by_stage(view: JobView) -> dict[str, StageSpend]:
+    """A job's spend per stage, its attempts summed."""
+    spend: dict[str, StageSpend] = {}
+    for s in view.stages:
+        was = spend.get(s.stage, StageSpend(0, 0, Decimal(0)))
+        spend[s.stage] = StageSpend(
+            was.input_tokens + s.input_tokens,
+            was.output_tokens + s.output_tokens,
+            was.cost_usd + Decimal(str(s.cost_usd)),
+        )
+    return spend
 
 
 def demo(console: Console, views: list[JobView], *, title: str, settings: Settings) -> None:
@@ -102,11 +94,15 @@ def demo(console: Console, views: list[JobView], *, title: str, settings: Settin
             Panel(body, title=head, title_align="left", subtitle=f"gate: {_gate_cell(v)}", width=width)
         )
     total = sum(v.cost_usd for v in views)
-    large, how = always_large_usd(views, float(settings.gate_large_cost_usd))
+    large, how = always_large(
+        [spend_by_stage(v) for v in views],
+        settings.prices.get(settings.large_model),
+        settings.gate_large_cost_usd,
+    )
     escalated = sum(1 for v in views if v.tier == "large")
     console.print(
         f"{len(views)} meetings, {escalated} escalated to the large model. Total cost ${total:.6f}; "
-        f"always-large would have cost about ${large:.6f} ({how})."
+        f"always-large would have cost about ${float(large):.6f} ({how})."
     )
 
 

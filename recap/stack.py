@@ -1,12 +1,15 @@
-"""The local stack: embedded Redis (unless REDIS_URL), migrated database, four Celery workers, the sweeper,
-Flower, metrics; a child that dies is restarted with backoff, and only Ctrl-C or SIGTERM stops the stack."""
+"""The local stack: embedded Redis (unless REDIS_URL), migrated database, the four stage workers and the notify
+worker, the sweeper, the HTTP API, Flower (behind generated credentials unless given), metrics; a child that dies is
+restarted with backoff, and only Ctrl-C or SIGTERM stops the stack."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,7 +30,7 @@ from services.ingest.parse import check as check_ingest
 from shared.celery_app import create_app
 from shared.config import Settings
 from shared.db.migrate import upgrade
-from shared.stages import STAGES, StageSpec
+from shared.stages import NOTIFY, QUEUES, STAGES, StageSpec
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +41,25 @@ def worker_command(spec: StageSpec, settings: Settings) -> list[str]:
     # gathers into full batches instead of queueing small ones behind a busy child. celery-batches can only
     # gather what the worker has prefetched: a model worker prefetches one batch.
     pool = ["--pool", "solo"] if spec.batched else ["-c", str(spec.concurrency(settings))]
+    return _celery_worker(str(spec.stage), spec.worker_module, pool, spec.batch_size(settings), settings)
+
+
+def notify_command(settings: Settings) -> list[str]:
+    """The webhook sender: prefork, one POST per process at a time (a slow receiver holds one process)."""
+    pool = ["-c", str(settings.notify_concurrency)]
+    return _celery_worker(NOTIFY, f"services.{NOTIFY}.tasks", pool, 1, settings)
+
+
+def _celery_worker(queue: str, module: str, pool: list[str], prefetch: int, settings: Settings) -> list[str]:
     return [
-        sys.executable, "-m", "celery", "-A", spec.worker_module, "worker",
-        "-Q", str(spec.stage), "-n", f"{spec.stage}@%h", "-E", f"--prefetch-multiplier={spec.batch_size(settings)}",
+        sys.executable, "-m", "celery", "-A", module, "worker",
+        "-Q", queue, "-n", f"{queue}@%h", "-E", f"--prefetch-multiplier={prefetch}",
         *pool, "--loglevel", settings.log_level, "--without-gossip", "--without-mingle",
     ]  # fmt: skip
+
+
+def api_command() -> list[str]:
+    return [sys.executable, "-m", "recap.cli", "api"]
 
 
 def flower_command(settings: Settings) -> list[str]:
@@ -54,6 +71,18 @@ def flower_command(settings: Settings) -> list[str]:
     if settings.flower_basic_auth:
         command.append(f"--basic_auth={settings.flower_basic_auth}")
     return command
+
+
+def flower_credentials(var_dir: Path) -> str:
+    """New `recap:<random>` credentials for this run's Flower, also written to <var_dir>/flower.auth (owner only)
+    for scripts beside it."""
+    auth = f"recap:{secrets.token_urlsafe(18)}"
+    path = var_dir / "flower.auth"
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(auth + "\n")
+    return auth
 
 
 def sweeper_command() -> list[str]:
@@ -130,8 +159,10 @@ class Stack:
         shutdown_grace_s: float = 30.0,
         quiet: bool = False,
         log_file: TextIO | None = None,
+        api: bool = True,
     ) -> None:
         self.settings = settings
+        self.api = api  # the demo and the benchmarks submit directly and need no HTTP API
         self.quiet = quiet  # children's stdout to our stderr, so ours stays machine-readable
         self.log_file = log_file  # children's output there instead (the demo keeps the terminal for people)
         self.grace = shutdown_grace_s
@@ -158,7 +189,13 @@ class Stack:
             log.info("embedded Redis on %s", self.settings.broker_url)
         upgrade(self.settings.database_url)
         commands = {str(stage): worker_command(spec, self.settings) for stage, spec in STAGES.items()}
+        commands[NOTIFY] = notify_command(self.settings)
         commands["sweeper"] = sweeper_command()
+        if self.api:
+            _check_free(self.settings.api_address, self.settings.api_port, "RECAP_API_PORT")
+            commands["api"] = api_command()
+        if not self.settings.flower_basic_auth:  # never open, not even on loopback: generated, printed once
+            self.settings.flower_basic_auth = flower_credentials(self.settings.var_dir)
         commands["flower"] = flower_command(self.settings)
         self.children = {name: Child(name, command) for name, command in commands.items()}
         try:
@@ -170,10 +207,6 @@ class Stack:
             ) from exc
         log.info("metrics on http://%s:%d/metrics", self.settings.metrics_address, self.settings.metrics_port)
         self.env = self.child_env()
-        if not self.settings.flower_basic_auth and self.settings.flower_address in ("127.0.0.1", "localhost"):
-            self.env["FLOWER_UNAUTHENTICATED_API"] = (
-                "true"  # loopback only; set RECAP_FLOWER_BASIC_AUTH to expose
-            )
         for child in self.children.values():
             self._spawn(child)
 
@@ -221,7 +254,7 @@ class Stack:
     def wait_ready(self, timeout: float = 120.0) -> list[str]:
         """Blocks until every worker answers a ping (restarting any that die meanwhile); their node names."""
         app = create_app(self.settings)
-        expected = {f"{stage}@" for stage in STAGES}
+        expected = {f"{queue}@" for queue in QUEUES}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.supervise()
@@ -254,6 +287,16 @@ class Stack:
             self.redis.stop()
 
 
+def _check_free(address: str, port: int, setting: str) -> None:
+    """Refuses to start a child whose port is taken (it would only die and be restarted, over and over)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            raise RuntimeError(f"cannot listen on {address}:{port} ({exc.strerror}); set {setting}") from exc
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Kills what is left of a child's process group (each child leads its own session)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -272,11 +315,17 @@ def run_forever(stack: Stack) -> int:
     try:
         stack.start()
         nodes = stack.wait_ready()
+        settings = stack.settings
+        user, _, password = (settings.flower_basic_auth or "").partition(":")
         log.info(
-            "ready: %s; Flower on http://%s:%d",
+            "ready: %s; API on http://%s:%d; Flower on http://%s:%d (user %s, password %s)",
             ", ".join(nodes),
-            stack.settings.flower_address,
-            stack.settings.flower_port,
+            settings.api_address,
+            settings.api_port,
+            settings.flower_address,
+            settings.flower_port,
+            user,
+            password,
         )
         while not stopping:
             stack.supervise()

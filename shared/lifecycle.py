@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from shared import liveness
 from shared.config import get_settings
-from shared.db import budget
+from shared.db import budget, deliveries
 from shared.db import repository as repo
 from shared.db.models import RunOutcome
 from shared.db.session import session_scope
@@ -37,6 +37,21 @@ Load = Callable[[Session, repo.JobRow], T]
 
 # The attempt each of this process's claims opened, until its result is recorded: (job, stage) -> attempt.
 _attempts: dict[tuple[uuid.UUID, Stage], int] = {}
+# Jobs this process ended that have a webhook to deliver: the task sends them to the notify queue after its
+# commit (a process that dies first leaves them to the sweeper, which finds them due).
+_ended: list[uuid.UUID] = []
+
+
+def take_ended() -> list[uuid.UUID]:
+    """The jobs ended since the last call whose webhook is due (and forgets them)."""
+    ended = _ended.copy()
+    _ended.clear()
+    return ended
+
+
+def _announce(session: Session, job_id: uuid.UUID) -> None:
+    if deliveries.pending(session, job_id=job_id):
+        _ended.append(job_id)
 
 
 def claim(job_id: uuid.UUID, stage: Stage, load: Load[T]) -> T | None:
@@ -156,6 +171,8 @@ def complete(
         **extra,
     )
     _moved(session, job_id=job_id, stage=stage, attempt=attempt, cost=cost, moved=moved)
+    if moved:
+        _announce(session, job_id)
 
 
 def end_job(job_id: uuid.UUID, error: JobError) -> None:
@@ -163,6 +180,7 @@ def end_job(job_id: uuid.UUID, error: JobError) -> None:
         ended = repo.end_with_error(session, job_id=job_id, error=error)
         if ended:
             repo.close_open_runs(session, job_id=job_id, outcome=RunOutcome.FAILED)
+            _announce(session, job_id)
         budget.settle(session, job_id=job_id, cost=Decimal(0))  # an escalation that never ran costs nothing
     for key in [key for key in _attempts if key[0] == job_id]:
         del _attempts[key]

@@ -68,6 +68,22 @@ class SummaryView(BaseModel):
     truncation_ratio: float | None
 
 
+class DeliveryView(BaseModel):
+    """One webhook POST: the receiver's status code (None: no answer, see `error`) and latency."""
+
+    attempt: int
+    status_code: int | None
+    latency_ms: float | None
+    error: str | None
+    at: datetime
+
+
+class WebhookView(BaseModel):
+    url: str
+    state: str  # pending | delivered | failed
+    attempts: list[DeliveryView] = []
+
+
 class JobView(BaseModel):
     """`recap status --json` prints this; `recap submit --json` prints it without gate and stages."""
 
@@ -90,6 +106,11 @@ class JobView(BaseModel):
     gate: GateView | None = None
     summaries: list[SummaryView] = []
     stages: list[StageView] = []
+    # The submitter's own metadata, as given; the webhook's delivery state; when the text was erased (DELETE or
+    # RECAP_RETENTION_DAYS: transcript and summaries gone, costs kept).
+    metadata: dict[str, Any] | None = Field(default=None, validation_alias=AliasChoices("meta", "metadata"))
+    webhook: WebhookView | None = None
+    erased_at: datetime | None = None
 
     @field_validator("job_id", mode="before")
     @classmethod

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Sequence
 
 from celery import Celery, Task
 from celery_batches import Batches, SimpleRequest
+from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import OperationalError
 
-from shared import outbox
+from shared import lifecycle, outbox
 from shared.batches import BatchOutcome
 from shared.config import get_settings
-from shared.stages import STAGES, Stage
+from shared.stages import NOTIFY_TASK, STAGES, Stage
 
 
 def next_task(stage: Stage) -> str:
@@ -37,6 +39,14 @@ def _crash_after_commit() -> None:
         os._exit(70)
 
 
+def announce(app: Celery) -> None:
+    """Sends the webhooks of the jobs this process just ended (committed) to the notify queue; a lost send is
+    found due by the sweeper."""
+    for job_id in lifecycle.take_ended():
+        with contextlib.suppress(BrokerError, OSError):
+            app.send_task(NOTIFY_TASK, kwargs={"job_id": str(job_id)})
+
+
 def job_task(app: Celery, stage: Stage, run: Callable[[uuid.UUID], bool]) -> Task:
     """One job per call; `run` returns True when the job goes on to the next stage (its message is then in the
     outbox). A lost database sends the job back to this queue, with backoff, for as long as the outage lasts:
@@ -51,6 +61,7 @@ def job_task(app: Celery, stage: Stage, run: Callable[[uuid.UUID], bool]) -> Tas
         if forward:
             _crash_after_commit()
             outbox.send(app, next_task(stage), [uuid.UUID(job_id)])
+        announce(app)
 
     return task
 
@@ -76,5 +87,6 @@ def batch_task(app: Celery, stage: Stage, run: Callable[[Sequence[uuid.UUID]], B
         outbox.send(app, next_task(stage), outcome.forward)
         for job_id in outcome.retry:
             app.send_task(spec.task, kwargs={"job_id": str(job_id)}, countdown=settings.db_retry_delay_s)
+        announce(app)
 
     return task

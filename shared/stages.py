@@ -98,6 +98,16 @@ FIRST = Stage.INGEST
 ROUTES: dict[str, dict[str, str]] = {spec.task: {"queue": str(stage)} for stage, spec in STAGES.items()}
 
 
+# A stage's tier in reports and metrics: the model stages' own, "cpu" for the others.
+TIER_OF_STAGE: dict[str, str] = {str(stage): str(spec.tier or "cpu") for stage, spec in STAGES.items()}
+
+# After the pipeline: a job that ended with a webhook_url is announced by the notify worker (services/notify) on
+# its own queue. Not a stage: it owns no job status and never moves a job.
+NOTIFY = "notify"
+NOTIFY_TASK = f"{NOTIFY}.run"
+ROUTES[NOTIFY_TASK] = {"queue": NOTIFY}
+QUEUES: list[str] = [*map(str, STAGES), NOTIFY]  # every queue a worker consumes
+
 # The stage that owns a job in each non-terminal status (a queued job waits for the first stage's claim).
 STAGE_OF_STATUS: dict[JobStatus, Stage] = {spec.status: stage for stage, spec in STAGES.items()} | {
     JobStatus.QUEUED: FIRST

@@ -158,7 +158,7 @@ def pipeline(
     paths: list[Path], batch: int, *, closed_loop: int = 0, throughput: bool = True
 ) -> dict[str, Any]:
     settings = get_settings()
-    stack = Stack(settings, quiet=True)
+    stack = Stack(settings, quiet=True, api=False)
     stack.start()
     try:
         stack.wait_ready()

@@ -6,7 +6,7 @@ Each command is thin: it parses options and calls a module that says what it doe
 
 from __future__ import annotations
 
-from recap.cli import jobs, measure, models, ops  # noqa: F401  (registers the commands)
+from recap.cli import jobs, measure, models, ops, tenants  # noqa: F401  (registers the commands)
 from recap.cli.app import app, console, models_app
 
 __all__ = ["app", "console", "models_app"]

@@ -82,6 +82,38 @@ def bench(
     )
 
 
+@app.command("bench-api")
+def bench_api(
+    clients: Annotated[int, typer.Option(help="Concurrent connections.")] = 50,
+    seconds: Annotated[float, typer.Option(help="How long the load lasts.")] = 60,
+    rate: Annotated[
+        float | None, typer.Option(help="Total requests/s at a fixed pace (open loop); default: flat out.")
+    ] = None,
+    api_workers: Annotated[int, typer.Option(help="uvicorn processes (RECAP_API_WORKERS).")] = 1,
+    baseline_seconds: Annotated[float, typer.Option(help="The same load on GET /healthz first.")] = 15,
+    name: Annotated[str, typer.Option(help="The result file's name under --out.")] = "api_load",
+    out: Annotated[Path, typer.Option(help="Where the JSON goes.")] = Path("bench/results"),
+    json: JsonOption = False,
+) -> None:
+    """Load test of POST /v1/jobs: `recap up` on DATABASE_URL (PostgreSQL) and REDIS_URL, a second process as
+    the client; accepted requests/s, p50/p99 latency, errors, and jobs lost (accepted but never ingested)."""
+    from recap.benchmarks.api_load import LoadConfig, run
+
+    result = run(
+        LoadConfig(
+            clients=clients,
+            seconds=seconds,
+            rate=rate,
+            api_workers=api_workers,
+            baseline_seconds=baseline_seconds,
+            out=out,
+            name=name,
+        ),
+        get_settings(),
+    )
+    render.mapping(console, result, as_json=json)
+
+
 class Half(StrEnum):
     FIRST = "first"
     SECOND = "second"

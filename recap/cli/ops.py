@@ -10,7 +10,7 @@ import typer
 from recap.cli.app import app, console, setup_logging
 from shared.celery_app import create_app
 from shared.config import get_settings
-from shared.stages import STAGES, Stage
+from shared.stages import NOTIFY, QUEUES, STAGES, Stage
 
 
 @app.command()
@@ -51,20 +51,29 @@ def migrate(
     raise typer.Exit(1)
 
 
-StageName = Annotated[Stage, typer.Argument(help="The stage whose worker it is (its queue).")]
+def _worker_name(name: str) -> str:
+    if name not in QUEUES:
+        raise typer.BadParameter(f"choose one of {', '.join(QUEUES)}")
+    return name
+
+
+WorkerName = Annotated[
+    str, typer.Argument(help=f"The worker's queue: {', '.join(QUEUES)}.", callback=_worker_name)
+]
 
 
 @app.command()
-def worker(name: StageName) -> None:
-    """Run one stage's Celery worker in the foreground, as `recap up` runs it (containers' command)."""
-    from recap.stack import worker_command
+def worker(name: WorkerName) -> None:
+    """Run one queue's Celery worker in the foreground, as `recap up` runs it (containers' command)."""
+    from recap.stack import notify_command, worker_command
 
-    command = worker_command(STAGES[name], get_settings())
+    settings = get_settings()
+    command = notify_command(settings) if name == NOTIFY else worker_command(STAGES[Stage(name)], settings)
     os.execvp(command[0], command)
 
 
 @app.command()
-def ping(name: StageName, timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 10.0) -> None:
+def ping(name: WorkerName, timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 10.0) -> None:
     """Exit 0 when this host's worker NAME answers `celery inspect ping` (liveness and readiness probes)."""
     import socket
 
@@ -73,6 +82,15 @@ def ping(name: StageName, timeout: Annotated[float, typer.Option(help="Seconds t
     if not any(node in reply for reply in replies):
         console.print(f"[red]no answer from {node}[/]")
         raise typer.Exit(1)
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API on RECAP_API_ADDRESS:RECAP_API_PORT (uvicorn, RECAP_API_WORKERS processes)."""
+    from services.api.server import serve
+
+    setup_logging()
+    serve(get_settings())
 
 
 @app.command()

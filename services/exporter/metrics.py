@@ -22,13 +22,11 @@ from shared import liveness
 from shared.config import Settings
 from shared.db.models import TERMINAL, GateDecision, Job, JobStatus, Outbox, StageRun
 from shared.db.session import session_scope
-from shared.stages import STAGES
+from shared.stages import QUEUES, STAGES, TIER_OF_STAGE
 
 # Seconds per stage run: ingestion and the gate take milliseconds, model stages seconds to minutes.
 BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 # The ledger's stages, as cost tiers: the two models, and the CPU stages around them.
-TIER_OF_STAGE = {str(stage): str(spec.tier or "cpu") for stage, spec in STAGES.items()}
-QUEUES = [str(stage) for stage in STAGES]
 
 
 class RecapCollector(Collector):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from sqlmodel import Session, col, select
 
 from services.gate.policies import Outcome, Recent, policy
+from shared import tenants
 from shared.config import Settings, get_settings
 from shared.db import budget
 from shared.db import repository as repo
@@ -54,6 +56,13 @@ def _recent(session: Session, settings: Settings) -> Recent:
     return read
 
 
+def _tenant_limit(session: Session, settings: Settings, tenant: str) -> Decimal | None:
+    """The tenant's budget: its own (`recap tenants create --budget`), else RECAP_TENANT_BUDGETS_USD's entry,
+    else RECAP_TENANT_BUDGET_USD."""
+    own = tenants.budget_of(session, tenant)
+    return own if own is not None else settings.tenant_budgets_usd.get(tenant, settings.tenant_budget_usd)
+
+
 def _guard(
     session: Session, settings: Settings, job_id: uuid.UUID, tenant: str, outcome: Outcome
 ) -> tuple[Outcome, JobError | None]:
@@ -67,7 +76,7 @@ def _guard(
         amount=settings.gate_large_cost_usd,
         limits={
             budget.GLOBAL: settings.budget_usd,
-            budget.tenant_scope(tenant): settings.tenant_budgets_usd.get(tenant, settings.tenant_budget_usd),
+            budget.tenant_scope(tenant): _tenant_limit(session, settings, tenant),
         },
     )
     if refusal is None:

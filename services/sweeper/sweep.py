@@ -1,5 +1,6 @@
 """One sweep: relay the outbox rows their senders left, send stalled jobs' stage messages again (or fail them
-`stalled` past RECAP_MAX_DELIVERIES sweeps), every `sweep_interval_s`. Plain functions; `recap sweeper` loops."""
+`stalled` past RECAP_MAX_DELIVERIES sweeps), send the webhooks that are due, erase text past RECAP_RETENTION_DAYS;
+every `sweep_interval_s`. Plain functions; `recap sweeper` loops."""
 
 from __future__ import annotations
 
@@ -14,14 +15,16 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import OperationalError
 
 from services.sweeper import stalls
-from shared import liveness, outbox
+from shared import liveness, outbox, tenants
 from shared.config import Settings
+from shared.db import deliveries, reports
 from shared.db import repository as repo
 from shared.db.models import utcnow
 from shared.db.session import session_scope
 from shared.errors import JobError
 from shared.lifecycle import end_job
-from shared.stages import STAGES
+from shared.stage_tasks import announce
+from shared.stages import NOTIFY, NOTIFY_TASK, STAGES
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,49 @@ class Sweep:
     relayed: int = 0
     resent: int = 0
     failed: int = 0
+    notified: int = 0
+    erased: int = 0
+
+
+def notify_due(app: Celery, settings: Settings, broker: redis.Redis) -> int:
+    """Sends the notify queue the jobs whose webhook is due (a retry whose backoff passed, a first attempt whose
+    message was lost, a delivery whose worker died), while that queue is empty: a backlog is not re-sent."""
+    if broker.llen(NOTIFY):
+        return 0
+    with session_scope(settings.database_url) as session:
+        due = deliveries.due(session, limit=RELAY_BATCH)
+    for job_id in due:
+        app.send_task(NOTIFY_TASK, kwargs={"job_id": str(job_id)})
+    return len(due)
+
+
+def count_in_flight(settings: Settings, broker: redis.Redis) -> None:
+    """Writes every tenant's unfinished jobs to Redis for the API's in-flight limit (0 for tenants whose last
+    jobs ended); the API adds the jobs it accepts until the next sweep."""
+    with session_scope(settings.database_url) as session:
+        counts = reports.in_flight_by_tenant(session)
+    stale = {
+        key.decode().removeprefix(tenants.INFLIGHT_PREFIX)
+        for key in broker.scan_iter(f"{tenants.INFLIGHT_PREFIX}*")
+    }
+    with broker.pipeline() as pipe:
+        for tenant in stale | set(counts):
+            pipe.set(tenants.inflight_key(tenant), counts.get(tenant, 0), ex=tenants.INFLIGHT_TTL_S)
+        pipe.execute()
+
+
+def erase_expired(settings: Settings) -> int:
+    """Erases the text of jobs that ended more than RECAP_RETENTION_DAYS ago (costs stay)."""
+    if settings.retention_days is None:
+        return 0
+    cutoff = utcnow() - timedelta(days=settings.retention_days)
+    with session_scope(settings.database_url) as session:
+        erased = repo.erase(session, job_ids=repo.expired(session, ended_before=cutoff, limit=RELAY_BATCH))
+    if erased:
+        log.info(
+            "erased the text of %d job(s) past RECAP_RETENTION_DAYS (%g)", erased, settings.retention_days
+        )
+    return erased
 
 
 def relay(app: Celery, settings: Settings) -> int:
@@ -73,7 +119,9 @@ def sweep_once(app: Celery, settings: Settings, broker: redis.Redis) -> Sweep:
             log.warning("stalled job sent to %s again (%s)", job.stage, job.why, extra=context)
             outbox.send(app, task, [job.job_id], settings.database_url)
             resent += 1
-    return Sweep(relayed, resent, failed)
+    announce(app)  # the jobs failed `stalled` just now
+    count_in_flight(settings, broker)
+    return Sweep(relayed, resent, failed, notify_due(app, settings, broker), erase_expired(settings))
 
 
 def run_forever(app: Celery, settings: Settings, stop: threading.Event | None = None) -> None:
@@ -84,7 +132,7 @@ def run_forever(app: Celery, settings: Settings, stop: threading.Event | None = 
     while not stop.is_set():
         try:
             sweep = sweep_once(app, settings, broker)
-            if sweep.resent or sweep.failed:
+            if sweep.resent or sweep.failed or sweep.erased:
                 log.info("sweep: %s", sweep)
         except (OperationalError, BrokerError, OSError, redis.RedisError) as exc:
             log.warning("sweep skipped, a datastore is unreachable: %s", exc)

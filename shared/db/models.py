@@ -1,4 +1,5 @@
-"""Tables: jobs, their transcripts and summaries, the per-stage cost ledger, gate decisions, and the outbox."""
+"""Tables: jobs, their transcripts and summaries, the per-stage cost ledger, gate decisions, the outbox, and the
+API's tenants, idempotency keys and webhook deliveries."""
 
 from __future__ import annotations
 
@@ -62,8 +63,18 @@ class EnumText(TypeDecorator[E]):
         return None if value is None else self.enum(value)
 
 
+class WebhookState(StrEnum):
+    PENDING = "pending"  # the job has not ended, or its delivery is still being tried
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # refused URL, or no 2xx within RECAP_WEBHOOK_RETRY_HOURS
+
+
 class Job(SQLModel, table=True):
-    __table_args__ = (Index("ix_job_tenant_created", "tenant", "created_at"),)
+    __table_args__ = (
+        Index("ix_job_tenant_created", "tenant", "created_at"),
+        Index("ix_job_tenant_status", "tenant", "status"),  # the API's jobs-in-flight count
+        Index("ix_job_webhook_due", "webhook_state", "webhook_due_at"),  # the sweeper's due deliveries
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     tenant: str = Field(default="default", max_length=128)
@@ -85,6 +96,14 @@ class Job(SQLModel, table=True):
     sweeps: int = 0  # times the stall sweeper sent the current stage again; bounded by max_deliveries
     requeued_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # `recap jobs retry`
     error_stage: str | None = Field(default=None, max_length=16)  # the stage a failed job failed in
+    # The API's: where to POST the job when it ends, and the submitter's own metadata (returned as given).
+    webhook_url: str | None = Field(default=None, max_length=2048)
+    meta: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    webhook_state: WebhookState | None = Field(default=None, sa_type=EnumText(WebhookState, 16))
+    # When the next delivery may start: the end of the job, then each retry's backoff; a claimed delivery's
+    # lease in between (a notify worker that died mid-delivery is retried after it).
+    webhook_due_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    erased_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # text deleted
 
 
 class Transcript(SQLModel, table=True):
@@ -194,3 +213,38 @@ class BudgetReservation(SQLModel, table=True):
     period_start: datetime = Field(sa_type=DateTime(timezone=True))
     amount_usd: Decimal = Field(sa_type=Numeric(18, 10))
     settled: bool = False
+
+
+class Tenant(SQLModel, table=True):
+    """An API customer. Neither its key nor its webhook secret is stored: the key as its SHA-256 (keys are
+    random and high-entropy, so a slow hash adds nothing), the secret derived from RECAP_SECRET_KEY and a salt."""
+
+    name: str = Field(primary_key=True, max_length=128)
+    key_hash: str = Field(max_length=64, unique=True)
+    key_prefix: str = Field(max_length=16)  # the key's first characters, to tell keys apart in listings
+    webhook_salt: str = Field(max_length=64)  # rotated by `recap tenants rotate-secret`
+    budget_usd: Decimal | None = Field(default=None, sa_type=Numeric(18, 10))  # large-model budget per period
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """An `Idempotency-Key` a tenant sent, the hash of the request it came with, and the job it created."""
+
+    tenant: str = Field(primary_key=True, max_length=128)
+    key: str = Field(primary_key=True, max_length=255)
+    request_hash: str = Field(max_length=64)
+    job_id: uuid.UUID = Field(foreign_key="job.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One POST of a job's webhook: what the receiver answered (or why there was no answer) and how fast."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: uuid.UUID = Field(foreign_key="job.id", index=True, ondelete="CASCADE")
+    attempt: int
+    status_code: int | None = None
+    latency_ms: float | None = None
+    error: str | None = Field(default=None, max_length=512)
+    at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

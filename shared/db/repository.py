@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Executable, case, delete, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, col, select
 
 from shared.costs import Price, stage_cost
@@ -25,12 +26,23 @@ from shared.db.models import (
     Summary,
     Tier,
     Transcript,
+    WebhookAttempt,
+    WebhookState,
     as_utc,
     table_of,
     utcnow,
 )
 from shared.errors import JobError
-from shared.schemas import ErrorInfo, GateView, JobView, StageView, SummaryView, Usage
+from shared.schemas import (
+    DeliveryView,
+    ErrorInfo,
+    GateView,
+    JobView,
+    StageView,
+    SummaryView,
+    Usage,
+    WebhookView,
+)
 from shared.stages import STAGE_OF_STATUS
 
 
@@ -62,16 +74,26 @@ def create_job(
     source_name: str | None,
     summary_length: str = "medium",
     requested_format: str | None = None,
+    webhook_url: str | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> Job:
     job = Job(
         tenant=tenant,
         source_name=source_name,
         summary_length=summary_length,
         requested_format=requested_format,
+        webhook_url=webhook_url,
+        meta=meta,
+        webhook_state=WebhookState.PENDING if webhook_url else None,
     )
+    # Core inserts with their parameters apart, not the ORM's flush: one compiled statement, cached, for the
+    # API's hot path (it halved a POST's time). The row is then handed to the session as persistent, so callers
+    # can still change it through the ORM.
+    row = {k: v for k, v in job.model_dump().items() if v is not None}
+    session.connection().execute(insert(Job), [row])
+    session.connection().execute(insert(Transcript), [{"job_id": job.id, "raw": raw}])
+    make_transient_to_detached(job)
     session.add(job)
-    session.flush()
-    session.add(Transcript(job_id=job.id, raw=raw))
     return job
 
 
@@ -125,6 +147,7 @@ def move_status(
     """Compare-and-set the status; False when another delivery moved the job first (so never backwards)."""
     if to in TERMINAL:
         fields.setdefault("finished_at", utcnow())
+        fields.setdefault("webhook_due_at", fields["finished_at"])  # its webhook (if any) is due now
     stmt = (
         update(Job)
         .where(col(Job.id) == job_id, col(Job.status) == expect)
@@ -149,6 +172,7 @@ def end_with_error(session: Session, *, job_id: uuid.UUID, error: JobError) -> b
             claimed_at=None,
             updated_at=utcnow(),
             finished_at=utcnow(),
+            webhook_due_at=utcnow(),
         )
     )
     return changed(session, stmt) == 1
@@ -177,9 +201,8 @@ def open_attempt(
     deliveries = 1 + sum(1 for row in rows if since is None or as_utc(row.started_at) >= since)
     attempt = 1 + max((row.attempt for row in rows), default=0)
     session.connection().execute(
-        insert(StageRun).values(
-            job_id=job_id, stage=stage, attempt=attempt, deliveries=deliveries, started_at=now
-        )
+        insert(StageRun),
+        [{"job_id": job_id, "stage": stage, "attempt": attempt, "deliveries": deliveries, "started_at": now}],
     )
     return attempt, deliveries
 
@@ -300,7 +323,7 @@ def supersede(session: Session, *, job_id: uuid.UUID, stage: str, attempt: int) 
 
 def enqueue(session: Session, *, job_id: uuid.UUID, task: str) -> None:
     """Writes the job's next message into the outbox, in the transaction that moved the job."""
-    session.connection().execute(insert(Outbox).values(job_id=job_id, task=task, created_at=utcnow()))
+    session.connection().execute(insert(Outbox), [{"job_id": job_id, "task": task, "created_at": utcnow()}])
 
 
 def dequeue(session: Session, *, job_ids: Sequence[uuid.UUID], task: str) -> None:
@@ -407,5 +430,61 @@ def job_view(session: Session, *, job_id: uuid.UUID) -> JobView | None:
             "gate": GateView.model_validate(decision, from_attributes=True) if decision else None,
             "summaries": [SummaryView.model_validate(s, from_attributes=True) for s in summaries],
             "stages": [StageView.model_validate(r, from_attributes=True) for r in runs],
+            "webhook": _webhook_view(session, job),
         }
     )
+
+
+def new_job_view(job: Job) -> JobView:
+    """A job just created, as users see it, from its row alone (nothing ran yet: no queries)."""
+    webhook = (
+        WebhookView(url=job.webhook_url, state=WebhookState.PENDING) if job.webhook_url is not None else None
+    )
+    return JobView.model_validate(job, from_attributes=True).model_copy(update={"webhook": webhook})
+
+
+def _webhook_view(session: Session, job: Job) -> WebhookView | None:
+    if job.webhook_url is None:
+        return None
+    attempts = session.exec(
+        select(WebhookAttempt).where(WebhookAttempt.job_id == job.id).order_by(col(WebhookAttempt.attempt))
+    ).all()
+    return WebhookView(
+        url=job.webhook_url,
+        state=job.webhook_state or WebhookState.PENDING,
+        attempts=[DeliveryView.model_validate(a, from_attributes=True) for a in attempts],
+    )
+
+
+def erase(session: Session, *, job_ids: Sequence[uuid.UUID]) -> int:
+    """Deletes the jobs' meeting text (transcript, summaries, the job's summary, source name and metadata); the
+    job row, its gate decision and its ledger (tokens, seconds, costs) stay. Only ended jobs; returns how many."""
+    ids = list(
+        session.exec(
+            select(Job.id).where(col(Job.id).in_(list(job_ids)), col(Job.status).in_(TERMINAL))
+        ).all()
+    )
+    if not ids:
+        return 0
+    session.connection().execute(delete(Transcript).where(col(Transcript.job_id).in_(ids)))
+    session.connection().execute(delete(Summary).where(col(Summary.job_id).in_(ids)))
+    session.connection().execute(
+        update(Job)
+        .where(col(Job.id).in_(ids))
+        .values(summary=None, source_name=None, meta=None, erased_at=utcnow(), updated_at=utcnow())
+    )
+    return len(ids)
+
+
+def expired(session: Session, *, ended_before: datetime, limit: int) -> list[uuid.UUID]:
+    """Ended jobs whose text outlived the retention period and is not erased yet."""
+    stmt = (
+        select(Job.id)
+        .where(
+            col(Job.status).in_(TERMINAL),
+            col(Job.finished_at) < ended_before,
+            col(Job.erased_at).is_(None),
+        )
+        .limit(limit)
+    )
+    return list(session.exec(stmt).all())

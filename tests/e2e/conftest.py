@@ -16,6 +16,7 @@ import pytest
 
 from shared.celery_app import create_app
 from shared.config import Settings
+from shared.stages import QUEUES
 
 RECAP = [sys.executable, "-m", "recap.cli"]
 
@@ -54,10 +55,21 @@ class RunningStack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, "recap up exited during start-up"
-            if len(self.app.control.ping(timeout=1.0)) >= 4:
+            if len(self.app.control.ping(timeout=1.0)) >= len(QUEUES):
                 return
             time.sleep(0.5)
-        raise TimeoutError("the stack's four workers did not answer")
+        raise TimeoutError(f"the stack's {len(QUEUES)} workers did not answer")
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['RECAP_API_PORT']}"
+
+    def flower_auth(self) -> tuple[str, str]:
+        """The credentials `recap up` generated for Flower (it prints them, and keeps them in var/)."""
+        user, _, password = (
+            (Path(self.env["RECAP_VAR_DIR"]) / "flower.auth").read_text().strip().partition(":")
+        )
+        return user, password
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
@@ -81,6 +93,7 @@ def stack_env(var: Path, models: tuple[Path, Path], **env: str) -> dict[str, str
             "RECAP_CHUNK_SUMMARY_TOKENS": "24",
             "RECAP_FLOWER_PORT": str(free_port()),
             "RECAP_METRICS_PORT": str(free_port()),
+            "RECAP_API_PORT": str(free_port()),
             "RECAP_DEVICE": "cpu",
             "RECAP_TORCH_THREADS": "1",
             "RECAP_LOG_LEVEL": "WARNING",

@@ -36,3 +36,26 @@ def test_recap_bench_measures_direct_and_pipeline(pg_url, redis_url, team_dir, t
     saved = json.loads((tmp_path / "throughput_tiny_b4_n8.json").read_text())
     assert saved["pipeline_jobs_per_s"] == result["pipeline_jobs_per_s"] and len(saved["latencies_s"]) == 8
     assert (tmp_path / "throughput_tiny_b4_n8.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_recap_bench_api_accounts_for_every_accepted_job(pg_url, redis_url, tmp_path) -> None:
+    env = os.environ | {"DATABASE_URL": pg_url, "REDIS_URL": redis_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "recap.cli", "bench-api", "--clients", "4", "--seconds", "3",
+         "--baseline-seconds", "1", "--out", str(tmp_path), "--json"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["accepted"] > 0 and result["statuses"] == {"202": result["accepted"]}
+    assert result["errors"] == 0 and result["requests"] == result["accepted"]
+    # Every accepted job is in the database and was taken by the ingest stage: none lost.
+    assert (
+        result["jobs_found"] == result["jobs_taken_by_ingest"] == result["accepted"] and result["lost"] == 0
+    )
+    latency = result["latency_ms"]
+    assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
+    assert result["p99_over_baseline"] == pytest.approx(
+        latency["p99"] / result["baseline_healthz_latency_ms"]["p99"]
+    )
+    assert json.loads((tmp_path / "api_load.json").read_text())["accepted"] == result["accepted"]

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import redis
 
-from shared.stages import STAGES, Stage
+from shared.stages import QUEUES, STAGES, Stage
 from tests.conftest import REPO
 from tests.e2e.helpers import shortest, statuses, submit_meetings
 from tests.factories import rows
@@ -48,20 +48,25 @@ def test_meetings_flow_through_all_four_workers(
     assert 1 < max(sizes) <= 4  # celery-batches gathered jobs, never more than the batch size
 
 
-def test_flower_shows_the_four_workers_and_their_queues(start_stack, pg_url, redis_url) -> None:
-    stack = start_stack(DATABASE_URL=pg_url, REDIS_URL=redis_url)
+def test_flower_shows_every_worker_and_its_queue_behind_generated_credentials(
+    start_stack, pg_url, redis_url
+) -> None:
+    stack = start_stack(DATABASE_URL=pg_url, REDIS_URL=redis_url)  # no RECAP_FLOWER_BASIC_AUTH
     url = f"http://127.0.0.1:{stack.env['RECAP_FLOWER_PORT']}/api/workers?refresh=1"
+    user, password = stack.flower_auth()
+    assert user == "recap" and len(password) >= 20
     deadline, workers = time.monotonic() + 60, {}
-    while time.monotonic() < deadline and len(workers) < 4:
+    while time.monotonic() < deadline and len(workers) < len(QUEUES):
         try:
-            workers = httpx.get(url, timeout=10).json()
-        except httpx.HTTPError:
+            workers = httpx.get(url, timeout=10, auth=(user, password)).json()
+        except (httpx.HTTPError, ValueError):
             time.sleep(1)
     queues = {
         name.split("@")[0]: {q["name"] for q in info.get("active_queues", [])}
         for name, info in workers.items()
     }
-    assert queues == {str(stage): {str(stage)} for stage in STAGES}  # one name per stage: node = queue
+    assert queues == {queue: {queue} for queue in QUEUES}  # one name per worker: node = queue
+    assert httpx.get(url, timeout=10).status_code == 401  # not open, not even on loopback
 
 
 def test_duplicate_stage_messages_leave_one_set_of_rows(

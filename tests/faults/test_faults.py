@@ -17,6 +17,7 @@ import redis
 from kombu.exceptions import OperationalError
 
 from shared.celery_app import create_app
+from shared.stages import QUEUES
 from tests.e2e.conftest import RECAP
 from tests.faults.conftest import LINES, OwnPostgres, OwnRedis
 
@@ -91,7 +92,7 @@ def workers_answer(stack, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if len(create_app(stack.settings).control.ping(timeout=1.0)) >= 4:
+            if len(create_app(stack.settings).control.ping(timeout=1.0)) >= len(QUEUES):
                 return
         except (redis.ConnectionError, OSError, OperationalError):
             pass

@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from shared.stages import STAGES
+from shared.stages import QUEUES, STAGES
 from tests.conftest import REPO, need
 
 MODEL_STAGES = {str(stage) for stage, spec in STAGES.items() if spec.batched}
@@ -83,8 +83,8 @@ def test_every_file_validates_on_its_own_and_the_kustomizations_reference_only_w
 
 def test_each_queue_has_a_worker_and_an_autoscaler_on_its_list(rendered) -> None:
     deployments, scalers = by_kind(rendered, "Deployment"), by_kind(rendered, "ScaledObject")
-    for stage in STAGES:
-        queue = package = str(stage)
+    for queue in QUEUES:
+        package = queue
         workers = [
             d
             for d in deployments.values()
@@ -92,7 +92,7 @@ def test_each_queue_has_a_worker_and_an_autoscaler_on_its_list(rendered) -> None
         ]
         assert len(workers) == 1, f"no single Deployment runs `recap worker {package}` for queue {queue}"
         name = workers[0]["metadata"]["name"]
-        assert name == str(stage), f"the {stage} stage's Deployment is named {name!r}: one name per stage"
+        assert name == queue, f"the {queue} worker's Deployment is named {name!r}: one name per queue"
         [scaler] = [s for s in scalers.values() if s["spec"]["scaleTargetRef"]["name"] == name]
         [trigger] = scaler["spec"]["triggers"]
         assert (trigger["type"], trigger["metadata"]["listName"]) == ("redis", queue)
@@ -142,7 +142,7 @@ def test_nothing_runs_as_root(rendered) -> None:
             assert container["securityContext"]["allowPrivilegeEscalation"] is False
     dockerfile = (REPO / "services" / "Dockerfile").read_text()
     stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
-    assert len(stages) == 3
+    assert len(stages) == 4
     for stage in stages:
         users = re.findall(r"^USER (\S+)", stage, flags=re.M)
         assert users and users[-1] not in ("root", "0", "0:0"), stage.splitlines()[0]
@@ -156,11 +156,31 @@ def test_only_recap_pods_and_keda_reach_the_datastores(rendered) -> None:
         if d["kind"] in ("Deployment", "Job")
         and d["spec"]["template"]["metadata"]["labels"].get("recap.io/datastore-client") == "true"
     }
-    assert clients == set(STAGES) | {"flower", "metrics", "migrate", "sweeper"}
+    assert clients == set(STAGES) | {"flower", "metrics", "migrate", "sweeper", "notify", "api"}
     for name, port in (("redis-clients", 6379), ("postgres-clients", 5432)):
         rule = policies[name]["spec"]["ingress"][0]
         assert rule["ports"] == [{"protocol": "TCP", "port": port}]
         assert rule["from"][0] == {"podSelector": {"matchLabels": {"recap.io/datastore-client": "true"}}}
+
+
+def test_the_api_scales_on_cpu_behind_a_service_with_probes_a_budget_and_a_policy(rendered) -> None:
+    api = by_kind(rendered, "Deployment")["api"]
+    container = api["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["recap", "api"] and "recap-api" in container["image"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    [port] = container["ports"]
+    service = by_kind(rendered, "Service")["api"]
+    assert service["spec"]["selector"] == api["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["ports"][0]["targetPort"] == port["name"]
+    hpa = by_kind(rendered, "HorizontalPodAutoscaler")["api"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "api" and hpa["spec"]["minReplicas"] >= 2
+    assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
+    assert by_kind(rendered, "PodDisruptionBudget")["api"]["spec"]["minAvailable"] == 1
+    [rule] = by_kind(rendered, "NetworkPolicy")["api-ingress"]["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": port["containerPort"]}]
+    secrets = by_kind(rendered, "Secret")
+    assert any("RECAP_SECRET_KEY" in secret["data"] for secret in secrets.values())  # one key for all pods
 
 
 URL_PASSWORD = re.compile(r"://[^:/\s]+:([^@\s]+)@")
@@ -208,6 +228,9 @@ def test_docker_compose_follows_the_compose_specification() -> None:
         assert device["capabilities"] == ["gpu"]
     assert "FLOWER_BASIC_AUTH" in json.dumps(services["flower"]["environment"])
     assert services["sweeper"]["command"] == ["recap", "sweeper"]
+    assert services["notify"]["command"] == ["recap", "worker", "notify"]
+    assert services["api"]["build"]["target"] == "api" and services["api"]["command"] == ["recap", "api"]
+    assert "RECAP_SECRET_KEY" in json.dumps(services["api"]["environment"])
     # Every long-running process comes back after a crash, as a Deployment's pods do (`recap up` supervises).
     for name, service in services.items():
         assert service["restart"] == ("no" if name == "migrate" else "unless-stopped"), name

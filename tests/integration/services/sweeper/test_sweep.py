@@ -163,3 +163,23 @@ def test_a_model_batch_past_its_time_limit_ends_its_jobs_and_the_next_batch_runs
     configure(RECAP_STAGE_TIME_LIMIT_S="600")
     late = submitted_unsent(url)
     assert ingest_job(late) and summarize_jobs([late]).forward == [late]  # the worker goes on
+
+
+def test_each_sweep_writes_every_tenants_jobs_in_flight_for_the_api(world) -> None:
+    url, app, broker = world
+    from services.sweeper.sweep import count_in_flight
+    from shared.tenants import inflight_key
+
+    queued = [repo_job(url, "t1"), repo_job(url, "t1"), repo_job(url, "t2")]
+    broker.set(inflight_key("gone"), 7)  # a tenant whose jobs all ended since the last sweep
+    count_in_flight(get_settings(), broker)
+    assert [int(broker.get(inflight_key(t)) or -1) for t in ("t1", "t2", "gone")] == [2, 1, 0]
+    assert 0 < broker.ttl(inflight_key("t1")) <= 60  # a count nobody refreshes is counted again
+    end_job(queued[0], JobError("internal_error", "ended for the test"))
+    count_in_flight(get_settings(), broker)
+    assert int(broker.get(inflight_key("t1")) or -1) == 1
+
+
+def repo_job(url: str, tenant: str) -> uuid.UUID:
+    with session_scope(url) as session:
+        return repo.create_job(session, raw=MEETING, tenant=tenant, source_name="m.txt").id

@@ -1,0 +1,74 @@
+"""Webhook signatures (what a receiver verifies) and the address check (what keeps webhooks out of our network)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from shared.errors import InputError
+from shared.webhooks import check_url, sign, verify
+
+BODY = b'{"job_id": "1", "status": "done"}'
+
+
+def test_the_signature_is_an_hmac_of_the_timestamp_and_body() -> None:
+    header = sign("whsec_abc", BODY, at=1_700_000_000)
+    mac = hmac.new(b"whsec_abc", b"1700000000." + BODY, hashlib.sha256).hexdigest()
+    assert header == f"t=1700000000,v1={mac}"
+    assert verify("whsec_abc", BODY, header, now=1_700_000_100)
+
+
+@pytest.mark.parametrize(
+    ("secret", "body", "now"),
+    [
+        ("whsec_other", BODY, 1_700_000_000),  # another tenant's secret
+        ("whsec_abc", BODY + b" ", 1_700_000_000),  # a changed body
+        ("whsec_abc", BODY, 1_700_000_301),  # a replay past the tolerance
+        ("whsec_abc", BODY, 1_699_999_699),  # a timestamp from the future
+    ],
+)
+def test_a_wrong_secret_body_or_stale_timestamp_fails(secret: str, body: bytes, now: int) -> None:
+    header = sign("whsec_abc", BODY, at=1_700_000_000)
+    assert not verify(secret, body, header, now=now)
+
+
+@pytest.mark.parametrize("header", ["", "t=abc,v1=00", "v1=00", "t=1700000000"])
+def test_a_malformed_header_fails(header: str) -> None:
+    assert not verify("whsec_abc", BODY, header, now=1_700_000_000)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/h",
+        "http://127.9.9.9/h",
+        "http://10.0.0.1/h",
+        "http://172.16.5.4/h",
+        "http://192.168.1.1/h",
+        "http://169.254.169.254/latest/meta-data",
+        "http://0.0.0.0/h",
+        "http://[::1]/h",
+        "http://[fe80::1]/h",
+        "http://[fd00:ec2::254]/h",
+        "http://[::ffff:10.0.0.1]/h",
+        "http://localhost:9000/h",
+    ],
+)
+def test_internal_addresses_are_refused(url: str) -> None:
+    with pytest.raises(InputError) as refused:
+        check_url(url, allow_private=False)
+    assert refused.value.code == "webhook_url_refused"
+    check_url(url, allow_private=True)  # tests and private deployments may
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/h", "http:///h", "example.com/h", "javascript:alert(1)"])
+def test_non_http_urls_are_invalid(url: str) -> None:
+    with pytest.raises(InputError) as refused:
+        check_url(url, allow_private=True)
+    assert refused.value.code == "webhook_url_invalid"
+
+
+def test_a_public_address_is_accepted() -> None:
+    check_url("https://93.184.215.14:8443/hooks/recap", allow_private=False)  # an IP literal: no DNS needed
