@@ -30,6 +30,7 @@ from services.ingest.parse import check as check_ingest
 from shared.celery_app import create_app
 from shared.config import Settings
 from shared.db.migrate import upgrade
+from shared.files import write_private
 from shared.stages import NOTIFY, QUEUES, STAGES, StageSpec
 
 log = logging.getLogger(__name__)
@@ -79,9 +80,7 @@ def flower_credentials(var_dir: Path) -> str:
     auth = f"recap:{secrets.token_urlsafe(18)}"
     path = var_dir / "flower.auth"
     path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(auth + "\n")
+    write_private(path, auth + "\n")
     return auth
 
 

@@ -44,9 +44,8 @@ class Submission:
     def fingerprint(self) -> str:
         """What an Idempotency-Key is compared on: the transcript and every option that shapes the job."""
         h = hashlib.sha256()
-        meta = json.dumps(
-            self.meta, sort_keys=True
-        )  # the same metadata in another key order is the same request
+        # The same metadata in another key order is the same request.
+        meta = json.dumps(self.meta, sort_keys=True)
         for part in (self.source_name, self.length, self.format, self.webhook_url, meta):
             h.update(str(part).encode() + b"\0")
         h.update(self.raw)

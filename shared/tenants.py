@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from shared.config import Settings
 from shared.db.models import Tenant, utcnow
+from shared.files import write_private
 
 KEY_PREFIX = "rk_"
-
-
 INFLIGHT_PREFIX = "recap:inflight:"  # Redis: a tenant's unfinished jobs (services/api/limits.py: InFlight)
 INFLIGHT_TTL_S = 60  # a count the sweeper has not refreshed this long is counted again from the database
 
@@ -39,11 +36,8 @@ def server_key(settings: Settings) -> bytes:
         return settings.secret_key.get_secret_value().encode()
     path = (settings.var_dir / "secret.key").resolve()
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return Path(path).read_text().strip().encode()
+        write_private(path, secrets.token_hex(32))
+    return path.read_text().strip().encode()
 
 
 def webhook_secret(settings: Settings, tenant: str, salt: str) -> str:

@@ -15,12 +15,15 @@ from shared.errors import InputError
 SIGNATURE_HEADER = "Recap-Signature"
 
 
+def _mac(secret: str, t: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+
+
 def sign(secret: str, body: bytes, at: int | None = None) -> str:
     """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`: the timestamp is signed too, so a captured request
     cannot be replayed later with a fresh one."""
     t = int(time.time()) if at is None else at
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
+    return f"t={t},v1={_mac(secret, t, body)}"
 
 
 def verify(
@@ -34,8 +37,7 @@ def verify(
         return False
     if abs((time.time() if now is None else now) - t) > tolerance_s:
         return False
-    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    return hmac.compare_digest(_mac(secret, t, body), parts.get("v1", ""))
 
 
 def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

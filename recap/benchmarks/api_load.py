@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from sqlmodel import col, func, select
 
+from recap.benchmarks import quantile
 from shared.config import Settings
 from shared.db.models import Job, StageRun
 from shared.db.session import session_scope
@@ -40,11 +41,9 @@ class LoadConfig:
     name: str = "api_load"
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return (
-        ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))] if ordered else float("nan")
-    )
+def _at(values: list[float], q: float) -> float:
+    """The benchmarks' quantile; NaN when too few requests were answered to have one."""
+    return quantile(values, q) if len(values) > 1 else float("nan")
 
 
 def _free_port() -> int:
@@ -110,6 +109,7 @@ def run(config: LoadConfig, settings: Settings) -> dict[str, Any]:
         stack.send_signal(signal.SIGTERM)
         stack.wait(timeout=120)
     latencies = raw["latencies_ms"]
+    p99, baseline_p99 = _at(latencies, 0.99), _at(baseline["latencies_ms"], 0.99)
     accepted = len(raw["job_ids"])
     result: dict[str, Any] = {
         "benchmark": config.name,
@@ -124,15 +124,15 @@ def run(config: LoadConfig, settings: Settings) -> dict[str, Any]:
         "accepted_per_s": accepted / raw["elapsed_s"],
         "latency_ms": {
             "p50": statistics.median(latencies) if latencies else None,
-            "p90": percentile(latencies, 90),
-            "p99": percentile(latencies, 99),
+            "p90": _at(latencies, 0.9),
+            "p99": p99,
             "max": max(latencies) if latencies else None,
         },
         "baseline_healthz_latency_ms": {
             "p50": statistics.median(baseline["latencies_ms"]),
-            "p99": percentile(baseline["latencies_ms"], 99),
+            "p99": baseline_p99,
         },
-        "p99_over_baseline": percentile(latencies, 99) / percentile(baseline["latencies_ms"], 99),
+        "p99_over_baseline": p99 / baseline_p99,
         "statuses": raw["statuses"],
         "errors": len(raw["errors"]),
         "error_samples": raw["errors"][:5],

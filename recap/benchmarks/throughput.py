@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from inference.backends.base import Backend
 from inference.backends.load import load, spec_for
 from inference.longform import Summarizer
 from recap import client
+from recap.benchmarks import quantile
 from recap.benchmarks.overhead import overhead_ms, stage_breakdown
 from recap.benchmarks.plots import plot
 from recap.stack import Stack
@@ -56,10 +56,6 @@ class BenchConfig:
     var: Path = Path("var/bench")
     model: str | None = None  # a real small model (e.g. bundled:smollm2-135m-instruct) instead of the shape's
     overhead_only: bool = False  # only the closed-loop overhead run and its per-stage breakdown
-
-
-def _quantile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
 def _env(cfg: BenchConfig, models: tuple[Path, Path], batch: int) -> dict[str, str]:
@@ -193,8 +189,8 @@ def _throughput(app: Celery, settings: Settings, paths: list[Path]) -> dict[str,
     return {
         "jobs_per_s": len(paths) / (end - started),
         "wall_s": end - started,
-        "latency_s_p50": _quantile(latencies, 0.5),
-        "latency_s_p95": _quantile(latencies, 0.95),
+        "latency_s_p50": quantile(latencies, 0.5),
+        "latency_s_p95": quantile(latencies, 0.95),
         "latencies_s": latencies,
         "batch_sizes": sorted({s.batch_size for v in views for s in v.stages if s.stage == Stage.SMALL}),
     }
@@ -252,8 +248,8 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
 def _overhead(pipe_1: dict[str, Any]) -> dict[str, Any]:
     overheads = pipe_1["overhead_ms"]
     return {
-        "overhead_ms_p50": _quantile(overheads, 0.5),
-        "overhead_ms_p95": _quantile(overheads, 0.95),
+        "overhead_ms_p50": quantile(overheads, 0.5),
+        "overhead_ms_p95": quantile(overheads, 0.95),
         "stages_ms": pipe_1["stages_ms"],
         "overhead_ms": overheads,
     }

@@ -6,7 +6,7 @@ import logging
 import random
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import httpx
 
@@ -72,11 +72,11 @@ def deliver(job_id: uuid.UUID, settings: Settings | None = None) -> WebhookState
         error = f"{type(exc).__name__}: {exc}"
     latency_ms = (time.perf_counter() - started) * 1000
     give_up_at = as_utc(delivery.finished_at) + timedelta(hours=settings.webhook_retry_hours)
-    retry_at: datetime | None = utcnow() + timedelta(seconds=backoff_s(delivery.attempt, settings))
+    next_at = utcnow() + timedelta(seconds=backoff_s(delivery.attempt, settings))
     if status is not None and 200 <= status < 300:
-        state, retry_at = WebhookState.DELIVERED, None
-    elif permanent or (retry_at is not None and retry_at > give_up_at):
-        state, retry_at = WebhookState.FAILED, None
+        state = WebhookState.DELIVERED
+    elif permanent or next_at > give_up_at:
+        state = WebhookState.FAILED
     else:
         state = WebhookState.PENDING
     with session_scope(settings.database_url) as session:
@@ -87,7 +87,7 @@ def deliver(job_id: uuid.UUID, settings: Settings | None = None) -> WebhookState
             latency_ms=round(latency_ms, 2),
             error=error,
             state=state,
-            retry_at=retry_at,
+            retry_at=next_at if state is WebhookState.PENDING else None,
         )
     log.info(
         "webhook %s: attempt %d, %s",

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import ColumnElement, func, insert, update
 from sqlmodel import Session, col, select
 
 from shared.db.models import TERMINAL, Job, WebhookAttempt, WebhookState, table_of, utcnow
@@ -16,6 +16,15 @@ def pending(session: Session, *, job_id: uuid.UUID) -> bool:
     """Whether the ended job has a webhook still to deliver."""
     state = session.exec(select(Job.webhook_state).where(Job.id == job_id)).first()
     return state is WebhookState.PENDING
+
+
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """An ended job whose delivery is pending and whose due time has come."""
+    return (
+        col(Job.webhook_state) == WebhookState.PENDING,
+        col(Job.webhook_due_at) <= now,
+        col(Job.status).in_(TERMINAL),
+    )
 
 
 @dataclass(frozen=True)
@@ -35,12 +44,7 @@ def claim(session: Session, *, job_id: uuid.UUID, lease_s: float) -> Delivery | 
         session.connection()
         .execute(
             update(Job)
-            .where(
-                col(Job.id) == job_id,
-                col(Job.webhook_state) == WebhookState.PENDING,
-                col(Job.status).in_(TERMINAL),
-                col(Job.webhook_due_at) <= now,
-            )
+            .where(col(Job.id) == job_id, *_due(now))
             .values(webhook_due_at=now + timedelta(seconds=lease_s))
             .returning(c.webhook_url, c.tenant, c.finished_at)
         )
@@ -81,14 +85,5 @@ def record(
 def due(session: Session, *, limit: int) -> list[uuid.UUID]:
     """Ended jobs whose delivery is due: first attempts whose message was lost, retries whose backoff passed,
     deliveries whose worker died past its lease."""
-    stmt = (
-        select(Job.id)
-        .where(
-            col(Job.webhook_state) == WebhookState.PENDING,
-            col(Job.webhook_due_at) <= utcnow(),
-            col(Job.status).in_(TERMINAL),
-        )
-        .order_by(col(Job.webhook_due_at))
-        .limit(limit)
-    )
+    stmt = select(Job.id).where(*_due(utcnow())).order_by(col(Job.webhook_due_at)).limit(limit)
     return list(session.exec(stmt).all())

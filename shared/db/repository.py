@@ -437,9 +437,7 @@ def job_view(session: Session, *, job_id: uuid.UUID) -> JobView | None:
 
 def new_job_view(job: Job) -> JobView:
     """A job just created, as users see it, from its row alone (nothing ran yet: no queries)."""
-    webhook = (
-        WebhookView(url=job.webhook_url, state=WebhookState.PENDING) if job.webhook_url is not None else None
-    )
+    webhook = _webhook(job, []) if job.webhook_url is not None else None
     return JobView.model_validate(job, from_attributes=True).model_copy(update={"webhook": webhook})
 
 
@@ -449,6 +447,11 @@ def _webhook_view(session: Session, job: Job) -> WebhookView | None:
     attempts = session.exec(
         select(WebhookAttempt).where(WebhookAttempt.job_id == job.id).order_by(col(WebhookAttempt.attempt))
     ).all()
+    return _webhook(job, attempts)
+
+
+def _webhook(job: Job, attempts: Sequence[WebhookAttempt]) -> WebhookView:
+    assert job.webhook_url is not None
     return WebhookView(
         url=job.webhook_url,
         state=job.webhook_state or WebhookState.PENDING,
