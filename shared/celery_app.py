@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, signals
+from celery.worker import state as worker_state
 
+from shared import liveness, progress
 from shared.config import Settings, get_settings
+from shared.deathsig import die_with_parent
 from shared.logs import configure
 from shared.stages import ROUTES
 
@@ -19,8 +22,13 @@ def create_app(settings: Settings | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         # A Redis restart is waited out, however long: a worker that gave up would only be restarted to wait.
         broker_connection_max_retries=None,
-        # Redis redelivers an unacked task after this long: keep it above the slowest stage.
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_transport_options=transport_options(settings),
+        # No result backend is used (task_ignore_result); were one configured, it would be bounded the same way.
+        redis_socket_timeout=settings.redis_socket_timeout_s,
+        redis_socket_connect_timeout=settings.redis_connect_timeout_s,
+        redis_socket_keepalive=settings.redis_keepalive,
+        redis_retry_on_timeout=settings.redis_retry_on_timeout,
+        redis_backend_health_check_interval=settings.redis_health_check_interval_s,
         # JSON only: pickle would let anyone who can write to Redis run code in our workers.
         task_serializer="json",
         accept_content=["json"],
@@ -43,6 +51,40 @@ def create_app(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=False,
     )
     return app
+
+
+def transport_options(settings: Settings) -> dict[str, Any]:
+    """kombu's Redis transport, bounded: without these a consumer can wait forever on a connection that a
+    restart or a stalled path left half-open (celery#8030, kombu#2007, celery#10205)."""
+    return {
+        # Redis redelivers an unacked task after this long: keep it above the slowest stage.
+        "visibility_timeout": settings.visibility_timeout_s,
+        "socket_timeout": settings.redis_socket_timeout_s,
+        "socket_connect_timeout": settings.redis_connect_timeout_s,
+        "socket_keepalive": settings.redis_keepalive,
+        "health_check_interval": settings.redis_health_check_interval_s,
+        "retry_on_timeout": settings.redis_retry_on_timeout,
+    }
+
+
+@signals.worker_ready.connect
+def watch_consumer(sender: Any = None, **_: Any) -> None:
+    """The worker consumes now: its heartbeat starts, and watches that the consumer keeps taking messages."""
+    queues = [queue.name for queue in sender.task_consumer.queues]
+    progress.consuming(queues, room=lambda: not worker_state.reserved_requests)
+    liveness.ensure_beating()
+
+
+@signals.task_received.connect
+def message_taken(**_: Any) -> None:
+    progress.took()
+
+
+@signals.worker_process_init.connect
+def pool_child(**_: Any) -> None:
+    """A prefork child runs tasks and consumes nothing: it watches only its own tasks, and dies with its worker."""
+    progress.forget_consumer()
+    die_with_parent()
 
 
 @signals.celeryd_init.connect  # a worker's first step: even Celery's start-up warnings come out in our format

@@ -16,6 +16,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from shared.bounds import Bounds
 from shared.costs import DEFAULT_PRICES, Price
 from shared.model_kinds import BackendKind, GenerationOptions, resolve_kind
 from shared.prompts import PROMPTS, SummaryLength
@@ -27,8 +28,9 @@ BackendChoice = Literal["auto", "transformers", "llamacpp", "openai"]
 REPO = Path(__file__).resolve().parent.parent
 
 
-class Settings(BaseSettings):
-    """Every knob of the system. `DATABASE_URL` and `REDIS_URL` keep their usual names; the rest use `RECAP_`."""
+class Settings(Bounds):
+    """Every knob of the system. `DATABASE_URL` and `REDIS_URL` keep their usual names; the rest use `RECAP_`.
+    The limits on blocking calls are in `Bounds` (shared/bounds.py)."""
 
     model_config = SettingsConfigDict(
         env_prefix="RECAP_", env_file=".env", env_ignore_empty=True, extra="ignore"
@@ -153,8 +155,8 @@ class Settings(BaseSettings):
     db_retry_max_delay_s: float = Field(60, ge=0)  # a stage waiting for its database backs off up to this
     restart_backoff_s: float = Field(1, gt=0)  # `recap up` restarts a dead child after this, doubled per
     restart_backoff_max_s: float = Field(60, gt=0)  # quick death, up to this
-    # Tests only: the first stage to commit a move writes this file and exits before sending (fault suite).
-    crash_once_after_commit: Path | None = None
+    # Tests only: the folder where tests arm fail points (shared/failpoints.py); None: every point is off.
+    failpoint_dir: Path | None = None
     ingest_concurrency: int = Field(2, ge=1)
     gate_concurrency: int = Field(2, ge=1)
 

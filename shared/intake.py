@@ -17,12 +17,13 @@ from celery import Celery
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from shared import outbox
+from shared import failpoints, outbox
 from shared.config import Settings
 from shared.db import repository as repo
 from shared.db.models import IdempotencyKey, table_of, utcnow
 from shared.db.session import session_scope
 from shared.errors import InputError
+from shared.failpoints import Point
 from shared.prompts import SummaryLength
 from shared.schemas import JobView
 from shared.stages import FIRST, STAGES
@@ -92,6 +93,7 @@ def submit(app: Celery, settings: Settings, sub: Submission) -> Accepted:
             else:  # the message carries the id only; the transcript waits in the database (claim check)
                 repo.enqueue(session, job_id=job.id, task=STAGES[FIRST].task)
                 view = repo.new_job_view(job)
+            failpoints.hit(Point.SUBMIT)
     except _Replay as replay:
         return Accepted(replay.job_id, created=False)
     if sub.error is None:  # a broker that is down leaves the message to the relay: accepted all the same

@@ -7,20 +7,20 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from typing import Any, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from shared import liveness
+from shared import failpoints, liveness
 from shared.config import get_settings
 from shared.db import budget, deliveries
 from shared.db import repository as repo
 from shared.db.models import RunOutcome
 from shared.db.session import session_scope
 from shared.errors import JobError, stage_timeout
+from shared.failpoints import Point
 from shared.logs import job_context
 from shared.prompts import SummaryLength
 from shared.schemas import Usage
@@ -99,11 +99,11 @@ def load_document(session: Session, job: repo.JobRow) -> Document:
     return [(t.get("speaker"), t["text"]) for t in turns], SummaryLength(job.summary_length)
 
 
-def _record(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage) -> tuple[int, Decimal]:
-    """Closes this delivery's ledger row as the stage's result, priced; (its attempt, its cost)."""
+def _record(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage) -> int:
+    """Closes this delivery's ledger row as the stage's result, priced; its attempt."""
     settings = get_settings()
     attempt = _attempts.pop((job_id, stage), 1)
-    cost = repo.record_usage(
+    repo.record_usage(
         session,
         job_id=job_id,
         stage=stage,
@@ -113,16 +113,14 @@ def _record(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage) 
         price_version=settings.price_version,
         outcome=RunOutcome.OK,
     )
-    return attempt, cost
+    return attempt
 
 
-def _moved(
-    session: Session, *, job_id: uuid.UUID, stage: Stage, attempt: int, cost: Decimal, moved: bool
-) -> None:
+def _moved(session: Session, *, job_id: uuid.UUID, stage: Stage, attempt: int, moved: bool) -> None:
     if not moved:  # a concurrent duplicate moved the job first: this compute is billed, not as the result
         repo.supersede(session, job_id=job_id, stage=stage, attempt=attempt)
-    elif stage is Stage.LARGE:
-        budget.settle(session, job_id=job_id, cost=cost)  # the reservation becomes the real cost
+    if stage is Stage.LARGE:  # the reservation becomes what every large attempt cost, the lost ones too
+        budget.settle(session, job_id=job_id, cost=repo.stage_total(session, job_id=job_id, stage=stage))
 
 
 def advance(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage, **fields: Any) -> bool:
@@ -131,13 +129,13 @@ def advance(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage, 
     concurrent duplicate already moved the job: its work is billed as superseded, nothing is sent."""
     then = STAGES[stage].then
     assert then is not None, f"the {stage} stage ends jobs; it hands nothing on"
-    attempt, cost = _record(session, job_id=job_id, stage=stage, usage=usage)
+    attempt = _record(session, job_id=job_id, stage=stage, usage=usage)
     moved = repo.move_status(
         session, job_id=job_id, expect=STAGES[stage].status, to=next_status(stage), **fields
     )
     if moved:
         repo.enqueue(session, job_id=job_id, task=STAGES[then].task)
-    _moved(session, job_id=job_id, stage=stage, attempt=attempt, cost=cost, moved=moved)
+    _moved(session, job_id=job_id, stage=stage, attempt=attempt, moved=moved)
     return moved
 
 
@@ -157,7 +155,7 @@ def complete(
     """
     if not summary.strip():
         raise JobError("empty_summary", f"the {tier} model wrote an empty summary; nothing usable to return")
-    attempt, cost = _record(session, job_id=job_id, stage=stage, usage=usage)
+    attempt = _record(session, job_id=job_id, stage=stage, usage=usage)
     extra: dict[str, Any] = (
         {"error_code": degraded.code, "error_message": degraded.message} if degraded else {}
     )
@@ -170,18 +168,22 @@ def complete(
         tier=tier,
         **extra,
     )
-    _moved(session, job_id=job_id, stage=stage, attempt=attempt, cost=cost, moved=moved)
+    _moved(session, job_id=job_id, stage=stage, attempt=attempt, moved=moved)
     if moved:
         _announce(session, job_id)
 
 
 def end_job(job_id: uuid.UUID, error: JobError) -> None:
     with session_scope() as session:
+        failpoints.hit(Point.ENDING_JOB)
         ended = repo.end_with_error(session, job_id=job_id, error=error)
         if ended:
             repo.close_open_runs(session, job_id=job_id, outcome=RunOutcome.FAILED)
             _announce(session, job_id)
-        budget.settle(session, job_id=job_id, cost=Decimal(0))  # an escalation that never ran costs nothing
+        # What its large attempts cost (nothing for an escalation that never ran).
+        budget.settle(
+            session, job_id=job_id, cost=repo.stage_total(session, job_id=job_id, stage=Stage.LARGE)
+        )
     for key in [key for key in _attempts if key[0] == job_id]:
         del _attempts[key]
     log.log(

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-import os
+import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from celery import Celery, Task
 from celery_batches import Batches, SimpleRequest
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import OperationalError
 
-from shared import lifecycle, outbox
+from shared import failpoints, lifecycle, outbox, progress
 from shared.batches import BatchOutcome
 from shared.config import get_settings
+from shared.failpoints import Point
 from shared.stages import NOTIFY_TASK, STAGES, Stage
+
+log = logging.getLogger(__name__)
 
 
 def next_task(stage: Stage) -> str:
@@ -30,15 +35,6 @@ def db_backoff(retries: int) -> float:
     return float(min(settings.db_retry_delay_s * 2**retries, settings.db_retry_max_delay_s))
 
 
-def _crash_after_commit() -> None:
-    """The fault suite's hook: a stage dies exactly between its commit and its send, once (the flag file says
-    it did)."""
-    flag = get_settings().crash_once_after_commit
-    if flag is not None and not flag.exists():
-        flag.write_text(str(os.getpid()))
-        os._exit(70)
-
-
 def announce(app: Celery) -> None:
     """Sends the webhooks of the jobs this process just ended (committed) to the notify queue; a lost send is
     found due by the sweeper."""
@@ -47,46 +43,88 @@ def announce(app: Celery) -> None:
             app.send_task(NOTIFY_TASK, kwargs={"job_id": str(job_id)})
 
 
+def send_back(app: Celery, task: str, job_ids: Sequence[uuid.UUID]) -> None:
+    """Sends a batch's jobs back to their queue after `db_retry_delay_s` (their database was unreachable).
+
+    Waited here, never as a countdown: celery-batches 0.11 compares an ETA's epoch timestamp with
+    `time.monotonic()`, so an ETA request never runs; it stays unacked in the worker, holding a prefetch slot,
+    and once a batch's worth of them is held the consumer fetches nothing more, forever (the hang of issue 22).
+    The worker has nothing else to do while its database is away."""
+    if not job_ids:
+        return
+    time.sleep(get_settings().db_retry_delay_s)
+    for job_id in job_ids:
+        app.send_task(task, kwargs={"job_id": str(job_id)})
+
+
 def job_task(app: Celery, stage: Stage, run: Callable[[uuid.UUID], bool]) -> Task:
     """One job per call; `run` returns True when the job goes on to the next stage (its message is then in the
     outbox). A lost database sends the job back to this queue, with backoff, for as long as the outage lasts:
-    no message is dropped."""
+    no message is dropped. A crash outside the job's own error handling (a bug while ending it) sends it back
+    too, at most `max_deliveries` times: its claim is taken again, it must not stay in the stage's status."""
 
     @app.task(name=STAGES[stage].task, bind=True, max_retries=None)
     def task(self: Task, job_id: str) -> None:
-        try:
-            forward = run(uuid.UUID(job_id))
-        except OperationalError as exc:
-            raise self.retry(countdown=db_backoff(self.request.retries), exc=exc) from exc
-        if forward:
-            _crash_after_commit()
-            outbox.send(app, next_task(stage), [uuid.UUID(job_id)])
-        announce(app)
+        with progress.working():
+            try:
+                forward = run(uuid.UUID(job_id))
+            except OperationalError as exc:
+                raise self.retry(countdown=db_backoff(self.request.retries), exc=exc) from exc
+            except Exception as exc:
+                log.exception("stage crashed outside its job's error handling; sending the job again")
+                limit = get_settings().max_deliveries
+                raise self.retry(
+                    countdown=db_backoff(self.request.retries), exc=exc, max_retries=limit
+                ) from exc
+            if forward:
+                failpoints.hit(Point.AFTER_COMMIT)
+                outbox.send(app, next_task(stage), [uuid.UUID(job_id)])
+            announce(app)
 
     return task
+
+
+class FlushingBatches(Batches):  # type: ignore[misc]  # celery-batches is untyped
+    """celery-batches with a flush timer that survives a broker reconnection.
+
+    Celery's event loop clears its hub's timer when the connection is lost; celery-batches keeps a handle to
+    its cleared flush timer and, seeing one, never starts another, so after any Redis restart a partial batch
+    waited until a full one had gathered (a single job: forever). Each consumer start builds the task's strategy
+    again: that is when it gets a fresh timer (it cancels itself once the buffers are empty)."""
+
+    def Strategy(self, task: Task, app: Celery, consumer: Any) -> Any:  # noqa: N802  (celery's name)
+        handler = super().Strategy(task, app, consumer)
+        self._tref = consumer.timer.call_repeatedly(self.flush_interval, self._do_flush)
+        return handler
 
 
 def batch_task(app: Celery, stage: Stage, run: Callable[[Sequence[uuid.UUID]], BatchOutcome]) -> Task:
     """A celery-batches task: up to the stage's batch size of queued jobs per call, acked together once it returns.
 
     `run`'s `forward` jobs go to the next stage, its `retry` jobs (database unreachable) back to this queue after
-    a delay, each job on its own.
+    a delay, each job on its own. A crash outside the jobs' own error handling sends the whole batch back (each
+    job's claim counts its deliveries, so a job that keeps crashing ends `redelivery_limit`).
     """
     settings, spec = get_settings(), STAGES[stage]
 
     @app.task(
         name=spec.task,
-        base=Batches,
+        base=FlushingBatches,
         flush_every=spec.batch_size(settings),
         flush_interval=settings.batch_max_wait_s,
     )
     def task(requests: list[SimpleRequest]) -> None:
-        outcome = run([uuid.UUID(r.kwargs["job_id"]) for r in requests])
-        if outcome.forward:
-            _crash_after_commit()
-        outbox.send(app, next_task(stage), outcome.forward)
-        for job_id in outcome.retry:
-            app.send_task(spec.task, kwargs={"job_id": str(job_id)}, countdown=settings.db_retry_delay_s)
-        announce(app)
+        job_ids = [uuid.UUID(r.kwargs["job_id"]) for r in requests]
+        with progress.working():
+            try:
+                outcome = run(job_ids)
+            except Exception:
+                log.exception("batch crashed outside its jobs' error handling; sending its jobs again")
+                outcome = BatchOutcome(retry=job_ids)
+            if outcome.forward:  # the large stage ends its jobs: it has no next task
+                failpoints.hit(Point.AFTER_COMMIT)
+                outbox.send(app, next_task(stage), outcome.forward)
+            send_back(app, spec.task, outcome.retry)
+            announce(app)
 
     return task

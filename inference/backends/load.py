@@ -32,6 +32,7 @@ class BackendSpec:
     api_key: str | None = field(default=None, repr=False)  # a secret
     tokenizer: str | None = None
     timeout_s: float = 120.0
+    connect_timeout_s: float = 10.0
     retries: int = 4
     backoff_s: float = 1.0
     concurrency: int = 4
@@ -53,6 +54,7 @@ def spec_for(settings: Settings, tier: Tier) -> BackendSpec:
         api_key=t.api_key,
         tokenizer=t.tokenizer,
         timeout_s=settings.backend_timeout_s,
+        connect_timeout_s=settings.backend_connect_timeout_s,
         retries=settings.backend_retries,
         backoff_s=settings.backend_retry_backoff_s,
         concurrency=settings.backend_concurrency,
@@ -89,6 +91,7 @@ def load(spec: BackendSpec) -> Backend:
             model=spec.name,
             api_key=spec.api_key,
             timeout_s=spec.timeout_s,
+            connect_timeout_s=spec.connect_timeout_s,
             retries=spec.retries,
             backoff_s=spec.backoff_s,
             concurrency=spec.concurrency,

@@ -62,6 +62,7 @@ class ServerConfig:
     backoff_s: float
     concurrency: int
     tier: str  # names the failure code: small_backend_unavailable / large_backend_unavailable
+    connect_timeout_s: float = 10.0  # a server that does not accept is retried sooner than one that is slow
 
 
 def token_stats_from_logprobs(content: list[dict[str, Any]]) -> TokenStats:
@@ -93,7 +94,7 @@ class OpenAIBackend:
         self.options = options or GenerationOptions()
         headers = {"Authorization": f"Bearer {server.api_key}"} if server.api_key else {}
         self.http = httpx.Client(
-            base_url=server.base_url.rstrip("/"), headers=headers, timeout=server.timeout_s
+            base_url=server.base_url.rstrip("/"), headers=headers, timeout=self._timeout(server.timeout_s)
         )
 
     def count(self, texts: Sequence[str]) -> list[int]:
@@ -121,6 +122,9 @@ class OpenAIBackend:
         # `repeat_penalty`): they come from the model's `extra_body`.
         return body | self.options.extra_body
 
+    def _timeout(self, seconds: float) -> httpx.Timeout:
+        return httpx.Timeout(seconds, connect=min(self.server.connect_timeout_s, seconds))
+
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         last = ""
         for attempt in range(self.server.retries + 1):
@@ -131,7 +135,7 @@ class OpenAIBackend:
             left = deadline.remaining()  # no call runs past the stage's deadline
             timeout = self.server.timeout_s if left is None else min(self.server.timeout_s, left)
             try:
-                response = self.http.post("/chat/completions", json=body, timeout=timeout)
+                response = self.http.post("/chat/completions", json=body, timeout=self._timeout(timeout))
             except httpx.TransportError as exc:  # refused, reset, timed out: the server may come back
                 deadline.check()
                 last = f"{type(exc).__name__}: {exc}"

@@ -54,28 +54,41 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def tiny_stack_env(var: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `recap up` under var/ with tiny random-weight models (made there once) on free
+    ports: the workers take jobs as they come, so what a benchmark measures is the stack."""
+    from recap.testmodels import Shape, init_test_models
+
+    small, large = init_test_models(var / "models", Shape.TINY, None)
+    return (
+        os.environ
+        | {
+            "RECAP_VAR_DIR": str(var),
+            "RECAP_SMALL_MODEL": str(small),
+            "RECAP_LARGE_MODEL": str(large),
+            "RECAP_DEVICE": "cpu",
+            "RECAP_TORCH_THREADS": "1",
+            "RECAP_API_PORT": str(_free_port()),
+            "RECAP_METRICS_PORT": str(_free_port()),
+            "RECAP_FLOWER_PORT": str(_free_port()),
+            "RECAP_LOG_LEVEL": "WARNING",
+        }
+        | extra
+    )
+
+
 def run(config: LoadConfig, settings: Settings) -> dict[str, Any]:
     if not settings.redis_url or not settings.database_url.startswith("postgresql"):
         raise RuntimeError("bench-api measures against PostgreSQL and Redis: set DATABASE_URL and REDIS_URL")
-    from recap.testmodels import Shape, init_test_models
-
     var = (settings.var_dir / "bench-api").resolve()
-    small, large = init_test_models(var / "models", Shape.TINY, None)
     port = _free_port()
-    env = os.environ | {
-        "RECAP_VAR_DIR": str(var),
-        "RECAP_SMALL_MODEL": str(small),
-        "RECAP_LARGE_MODEL": str(large),
-        "RECAP_DEVICE": "cpu",
-        "RECAP_TORCH_THREADS": "1",
-        "RECAP_API_PORT": str(port),
-        "RECAP_API_WORKERS": str(config.api_workers),
-        "RECAP_METRICS_PORT": str(_free_port()),
-        "RECAP_FLOWER_PORT": str(_free_port()),
-        "RECAP_API_RATE_LIMIT": "1000000000",  # the limits are not what is measured
-        "RECAP_API_MAX_IN_FLIGHT": "1000000000",
-        "RECAP_LOG_LEVEL": "WARNING",
-    }
+    env = tiny_stack_env(
+        var,
+        RECAP_API_PORT=str(port),
+        RECAP_API_WORKERS=str(config.api_workers),
+        RECAP_API_RATE_LIMIT="1000000000",  # the limits are not what is measured
+        RECAP_API_MAX_IN_FLIGHT="1000000000",
+    )
     url = f"http://127.0.0.1:{port}"
     log = (var / "stack.log").open("w")
     stack = subprocess.Popen([*RECAP, "up"], env=env, stdout=log, stderr=subprocess.STDOUT)

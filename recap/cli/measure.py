@@ -114,6 +114,24 @@ def bench_api(
     render.mapping(console, result, as_json=json)
 
 
+@app.command("bench-burst")
+def bench_burst(
+    jobs: Annotated[int, typer.Option(min=1, help="Jobs submitted at once.")] = 10_000,
+    timeout: Annotated[float, typer.Option(help="Seconds the drain may take at most.")] = 3600,
+    out: Annotated[Path, typer.Option(help="Where the JSON goes (burst_<jobs>.json).")] = Path(
+        "bench/results"
+    ),
+    json: JsonOption = False,
+) -> None:
+    """A burst of jobs to `recap up` on DATABASE_URL (PostgreSQL) and REDIS_URL with tiny models: drain time,
+    jobs/s, jobs lost, peak memory per process and of Redis."""
+    from recap.benchmarks.burst import BurstConfig, run
+
+    render.mapping(
+        console, run(BurstConfig(jobs=jobs, timeout_s=timeout, out=out), get_settings()), as_json=json
+    )
+
+
 class Half(StrEnum):
     FIRST = "first"
     SECOND = "second"

@@ -58,6 +58,16 @@ class RecapCollector(Collector):
             for why in stalls.Why:
                 stalled.add_metric([str(stage), str(why)], counts[str(stage), str(why)])
         yield stalled
+        resent = CounterMetricFamily(
+            "recap_stall_resends",
+            "Stalled jobs the sweeper sent again, by stage and why (message_lost must stay 0 in normal running)",
+            labels=["stage", "why"],
+        )
+        done = liveness.resends(self.redis)
+        for stage in STAGES:
+            for why in stalls.Why:
+                resent.add_metric([str(stage), str(why)], done.get((str(stage), str(why)), 0))
+        yield resent
         dead = GaugeMetricFamily(
             "recap_dead_letters", "Failed jobs, by code (`recap jobs --status failed`)", labels=["code"]
         )

@@ -62,7 +62,7 @@ def deliver(job_id: uuid.UUID, settings: Settings | None = None) -> WebhookState
                 SIGNATURE_HEADER: sign(secret, body),
                 "Recap-Delivery": f"{job_id}.{delivery.attempt}",
             },
-            timeout=settings.webhook_timeout_s,
+            timeout=httpx.Timeout(settings.webhook_timeout_s, connect=settings.webhook_connect_timeout_s),
             follow_redirects=False,  # a redirect could lead to an address the check refused
         )
         status = response.status_code

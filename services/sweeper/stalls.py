@@ -6,14 +6,20 @@ A job in a stage's status is stalled when
 - its claim outlived the stage's time limit and the watchdog's grace (a process frozen past every limit);
 - nobody claimed it for the stage's stall time while the stage's queue was empty and no outbox row waits for it:
   its message was lost (Redis lost its last second of writes, a worker died holding prefetched messages).
-A job waiting behind a backlog is not stalled: its stage's queue is not empty.
+A job waiting behind a backlog is not stalled: its stage's queue is not empty. Nor is one whose message a worker
+has taken and not claimed yet (kombu's `unacked` hash), while that is a live worker's: taken less than the
+stage's stall time ago (a batch gathering), or while a live process works in the stage (a solo worker holds its
+next batch while it loads its model or runs a long batch). A dead worker's taken messages are lost.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import redis
@@ -24,6 +30,9 @@ from shared import liveness
 from shared.config import Settings
 from shared.db.models import TERMINAL, Job, Outbox, as_utc, table_of, utcnow
 from shared.stages import STAGE_OF_STATUS, STAGES, Stage
+
+UNACKED = "unacked"  # kombu's Redis transport: Channel.unacked_key
+UNACKED_INDEX = "unacked_index"  # its delivery times: Channel.unacked_index_key
 
 
 class Why(StrEnum):
@@ -39,6 +48,7 @@ class Stalled:
     why: Why
     updated_at: datetime  # the row's version: a sweep changes only a job that did not move meanwhile
     sweeps: int
+    claimed_by: str | None = None
 
 
 def find(session: Session, settings: Settings, broker: redis.Redis) -> list[Stalled]:
@@ -71,6 +81,8 @@ def find(session: Session, settings: Settings, broker: redis.Redis) -> list[Stal
         for stage in STAGES:
             pipe.llen(str(stage))
         empty = {stage for stage, length in zip(STAGES, pipe.execute(), strict=True) if length == 0}
+    busy = {STAGE_OF_STATUS[r.status] for r in rows if r.claimed_by in owners}
+    taken = unacked_jobs(broker) if waiting else {}
     hung_after = timedelta(
         seconds=settings.stage_time_limit_s + settings.stage_kill_grace_s + settings.heartbeat_ttl_s
     )
@@ -87,9 +99,36 @@ def find(session: Session, settings: Settings, broker: redis.Redis) -> list[Stal
         elif (
             stage in empty
             and r.id not in queued
+            and not _held(taken.get(r.id), stage in busy, settings.stall_after(stage), now)
             and now - as_utc(r.updated_at) > timedelta(seconds=settings.stall_after(stage))
         ):
             why = Why.MESSAGE_LOST
         if why is not None:
-            stalled.append(Stalled(r.id, stage, why, r.updated_at, r.sweeps))
+            stalled.append(Stalled(r.id, stage, why, r.updated_at, r.sweeps, r.claimed_by))
     return stalled
+
+
+def _held(taken_at: datetime | None, busy: bool, stall_s: float, now: datetime) -> bool:
+    """Whether a worker that took the job's message may still claim it."""
+    return taken_at is not None and (busy or now - taken_at < timedelta(seconds=stall_s))
+
+
+def unacked_jobs(broker: redis.Redis) -> dict[uuid.UUID, datetime]:
+    """The jobs whose stage message a worker has taken from its queue and not acknowledged, with when it took
+    it (kombu's Redis transport keeps each such message in the `unacked` hash, and the time in `unacked_index`,
+    until its ack)."""
+    with broker.pipeline(transaction=False) as pipe:
+        pipe.hgetall(UNACKED)
+        pipe.zrange(UNACKED_INDEX, 0, -1, withscores=True)
+        messages, times = pipe.execute()
+    when = dict(times)
+    taken = {}
+    for tag, raw in messages.items():
+        with contextlib.suppress(ValueError, KeyError, TypeError, IndexError):
+            message = json.loads(raw)[0]
+            body = message["body"]
+            if message.get("properties", {}).get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            _args, kwargs, _embed = json.loads(body)
+            taken[uuid.UUID(kwargs["job_id"])] = datetime.fromtimestamp(when.get(tag, 0), UTC)
+    return taken

@@ -118,6 +118,9 @@ def sweep_once(app: Celery, settings: Settings, broker: redis.Redis) -> Sweep:
         if moved:
             log.warning("stalled job sent to %s again (%s)", job.stage, job.why, extra=context)
             outbox.send(app, task, [job.job_id], settings.database_url)
+            liveness.count_resend(broker, job.stage, job.why)
+            if job.why is stalls.Why.HUNG and job.claimed_by:
+                liveness.tell_stop(broker, job.claimed_by, f"job {job.job_id} claimed past every limit")
             resent += 1
     announce(app)  # the jobs failed `stalled` just now
     count_in_flight(settings, broker)

@@ -100,9 +100,10 @@ def reserve(
 
 
 def settle(session: Session, *, job_id: uuid.UUID, cost: Decimal) -> None:
-    """Replaces a job's open reservation by its real cost (0 releases it); no-op without one."""
+    """Makes a job's reservation its real cost (0 releases it): the open reservation is replaced, a settled one
+    trued up (a lost duplicate's attempt priced after the winner settled); no-op without one."""
     reservation = session.get(BudgetReservation, job_id, with_for_update=True)
-    if reservation is None or reservation.settled:
+    if reservation is None or Decimal(reservation.amount_usd) == cost and reservation.settled:
         return
     delta = cost - Decimal(reservation.amount_usd)
     for scope in (GLOBAL, tenant_scope(reservation.tenant)):

@@ -406,6 +406,14 @@ def job_cost(session: Session, *, job_id: uuid.UUID) -> Decimal:
     return Decimal(total or 0)
 
 
+def stage_total(session: Session, *, job_id: uuid.UUID, stage: str) -> Decimal:
+    """What every attempt of one stage of the job cost (the ledger's sum)."""
+    total = session.exec(
+        select(func.sum(StageRun.cost_usd)).where(StageRun.job_id == job_id, StageRun.stage == stage)
+    ).one()
+    return Decimal(total or 0)
+
+
 def job_view(session: Session, *, job_id: uuid.UUID) -> JobView | None:
     """The job as users see it: status, summary, tier, cost, error, gate decision and per-stage ledger."""
     job = session.get(Job, job_id)

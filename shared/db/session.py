@@ -8,11 +8,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlmodel import Session, create_engine
 
-from shared.config import get_settings
+from shared.config import Settings, get_settings
+from shared.db import guard
 
 _engines: dict[tuple[str, int], Engine] = {}
 
@@ -33,9 +35,54 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # No pre-ping: it costs a round trip per transaction. A connection the server dropped fails its statement
-    # with OperationalError, which invalidates the pool and retries the stage (every stage retries on it).
-    return create_engine(url, pool_size=5, max_overflow=5)
+    settings = get_settings()
+    # No pre-ping: it costs a round trip per transaction. A connection that errored is discarded instead
+    # (_discard_broken), and every stage retries a lost database.
+    engine = create_engine(
+        url,
+        pool_size=5,
+        max_overflow=5,
+        pool_recycle=settings.db_pool_recycle_s,
+        connect_args=libpq_options(settings),
+    )
+    event.listen(engine, "handle_error", _discard_broken)
+    if settings.db_statement_timeout_s:
+        answer_within = settings.db_statement_timeout_s + settings.db_answer_grace_s
+        event.listen(
+            engine, "before_cursor_execute", lambda _, cur, *__: guard.arm(cur.connection, answer_within)
+        )
+        event.listen(engine, "after_cursor_execute", lambda _, cur, *__: guard.disarm(cur.connection))
+    return engine
+
+
+def libpq_options(settings: Settings) -> dict[str, Any]:
+    """Every wait on PostgreSQL bounded: connecting, a peer gone silent, unacknowledged writes, and statements
+    and lock waits on the server."""
+    server = [
+        f"-c statement_timeout={int(settings.db_statement_timeout_s * 1000)}",
+        f"-c lock_timeout={int(settings.db_lock_timeout_s * 1000)}",
+    ]
+    return {
+        "connect_timeout": settings.db_connect_timeout_s,
+        "keepalives": 1,
+        "keepalives_idle": settings.db_keepalives_idle_s,
+        "keepalives_interval": settings.db_keepalives_interval_s,
+        "keepalives_count": settings.db_keepalives_count,
+        "tcp_user_timeout": int(settings.db_tcp_user_timeout_s * 1000),
+        "options": " ".join(server),
+    }
+
+
+def _discard_broken(context: ExceptionContext) -> None:
+    """A statement that failed on a broken connection (closed, reset, timed out, cut by the guard) discards it,
+    whatever the error's message says: the pool must never hand it out again."""
+    cursor = getattr(context, "cursor", None)  # none while connecting
+    if cursor is None:
+        return
+    connection = cursor.connection
+    guard.disarm(connection)
+    if isinstance(connection, psycopg.Connection) and (connection.broken or connection.closed):
+        context.is_disconnect = True
 
 
 def get_engine(url: str | None = None) -> Engine:

