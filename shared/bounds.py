@@ -19,9 +19,7 @@ class Bounds(BaseSettings):
     db_keepalives_idle_s: int = Field(10, ge=1)
     db_keepalives_interval_s: int = Field(5, ge=1)
     db_keepalives_count: int = Field(3, ge=1)
-    db_tcp_user_timeout_s: float = Field(
-        20, ge=0
-    )  # sent data unacknowledged this long: the connection is dead
+    db_tcp_user_timeout_s: float = Field(20, ge=0)  # sent data unacknowledged this long: the link is dead
     # Server-side limits on the stages', sweeper's and API's statements (0: none); migrations run without them.
     db_statement_timeout_s: float = Field(30, ge=0)
     db_lock_timeout_s: float = Field(10, ge=0)

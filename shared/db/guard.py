@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import threading
 import time
+import weakref
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_deadlines: dict[int, float] = {}  # socket fd -> monotonic deadline, per statement in flight
-_watcher: threading.Thread | None = None
+# Per statement in flight, by its connection's id: (deadline, the connection). A weak reference, so that a
+# statement whose end was never reported cannot cut another connection that came to reuse the id or the socket.
+_deadlines: dict[int, tuple[float, weakref.ref[Any]]] = {}
+_watching_pid: int | None = None  # the process whose watcher runs (a forked child starts its own)
 TICK_S = 0.25
 
 
@@ -28,28 +32,26 @@ def _fd(dbapi_conn: Any) -> int | None:
 
 
 def arm(dbapi_conn: Any, seconds: float) -> None:
-    fd = _fd(dbapi_conn)
-    if fd is None:
-        return
     _ensure_watcher()
     with _lock:
-        _deadlines[fd] = time.monotonic() + seconds
+        _deadlines[id(dbapi_conn)] = (time.monotonic() + seconds, weakref.ref(dbapi_conn))
 
 
 def disarm(dbapi_conn: Any) -> None:
-    fd = _fd(dbapi_conn)
-    if fd is not None:
-        with _lock:
-            _deadlines.pop(fd, None)
+    with _lock:
+        _deadlines.pop(id(dbapi_conn), None)
 
 
 def _ensure_watcher() -> None:
-    global _watcher
-    if _watcher is None or not _watcher.is_alive():  # a forked child has no threads: it starts its own
-        with _lock:
-            _deadlines.clear()
-        _watcher = threading.Thread(target=_watch, name="recap-db-guard", daemon=True)
-        _watcher.start()
+    global _watching_pid
+    if _watching_pid == os.getpid():
+        return
+    with _lock:
+        if _watching_pid == os.getpid():
+            return
+        _deadlines.clear()
+        threading.Thread(target=_watch, name="recap-db-guard", daemon=True).start()
+        _watching_pid = os.getpid()
 
 
 def _watch() -> None:
@@ -57,12 +59,14 @@ def _watch() -> None:
         time.sleep(TICK_S)
         now = time.monotonic()
         with _lock:
-            late = [fd for fd, deadline in _deadlines.items() if deadline <= now]
-            for fd in late:
-                del _deadlines[fd]
-        for fd in late:
-            log.warning("a database statement got no answer past its deadline; cutting its connection")
-            _shutdown(fd)
+            late = {key: ref for key, (deadline, ref) in _deadlines.items() if deadline <= now}
+            for key in late:
+                del _deadlines[key]
+        for ref in late.values():
+            fd = _fd(ref())
+            if fd is not None:
+                log.warning("a database statement got no answer past its deadline; cutting its connection")
+                _shutdown(fd)
 
 
 def _shutdown(fd: int) -> None:
