@@ -29,7 +29,9 @@ class Bounds(BaseSettings):
     db_pool_recycle_s: int = Field(1800, gt=0)  # pooled connections are replaced after this age
 
     # Redis: the broker (kombu), our own clients (heartbeats, sweeper, limits, metrics).
-    redis_socket_timeout_s: float = Field(10, gt=1)  # every read and write; above kombu's 1 s BRPOP
+    redis_socket_timeout_s: float = Field(10, gt=1)  # the broker's reads and writes; above kombu's 1 s BRPOP
+    # Our own clients' commands are short, and an API request must not wait long on them.
+    redis_client_timeout_s: float = Field(2, gt=0)
     redis_connect_timeout_s: float = Field(5, gt=0)
     redis_keepalive: bool = True
     redis_health_check_interval_s: int = Field(10, ge=0)  # an idle connection is PINGed before reuse

@@ -42,7 +42,7 @@ def client(settings: Settings) -> redis.Redis:
     tcp = {} if url.startswith("unix://") else {"socket_keepalive": settings.redis_keepalive}
     return redis.Redis.from_url(
         url,
-        socket_timeout=settings.redis_socket_timeout_s,
+        socket_timeout=settings.redis_client_timeout_s,
         socket_connect_timeout=settings.redis_connect_timeout_s,
         health_check_interval=settings.redis_health_check_interval_s,
         retry_on_timeout=settings.redis_retry_on_timeout,

@@ -82,7 +82,7 @@ def test_the_server_cancels_a_statement_past_its_timeout(pg_url, configure) -> N
 @pytest.mark.redis
 def test_our_redis_client_gives_up_on_a_stalled_path(redis_path, configure) -> None:
     url, hole = redis_path
-    configure(REDIS_URL=url, RECAP_REDIS_SOCKET_TIMEOUT_S="1.5", RECAP_REDIS_CONNECT_TIMEOUT_S="1")
+    configure(REDIS_URL=url, RECAP_REDIS_CLIENT_TIMEOUT_S="1.5", RECAP_REDIS_CONNECT_TIMEOUT_S="1")
     client = liveness.client(get_settings())
     client.ping()
     with hole.holding():
