@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Executable, case, delete, func, insert, update
+from sqlalchemy import Executable, case, delete, func, insert, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, col, select
@@ -242,8 +242,9 @@ def record_usage(
     price_version: str,
     outcome: RunOutcome,
 ) -> Decimal:
-    """Closes the attempt's ledger row with its usage, cost and outcome; returns the cost in USD (0 when a later
-    delivery already closed it as interrupted: that process went on past its claim, the row keeps its seconds)."""
+    """Closes the attempt's ledger row with its usage, cost and outcome; returns the cost in USD. A row a later
+    delivery closed as interrupted (it took this process for dead) is recorded all the same: the work was done,
+    and this may be the attempt that moves the job (then the later one is superseded)."""
     cost = stage_cost(
         price, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, seconds=usage.seconds
     )
@@ -253,7 +254,7 @@ def record_usage(
             col(StageRun.job_id) == job_id,
             col(StageRun.stage) == stage,
             col(StageRun.attempt) == attempt,
-            col(StageRun.finished_at).is_(None),
+            or_(col(StageRun.finished_at).is_(None), col(StageRun.outcome) == RunOutcome.INTERRUPTED),
         )
         .values(
             outcome=outcome,

@@ -131,10 +131,11 @@ def audit(
     ids: list[str],
     fault_ended: datetime | None,
     failures: dict[str, int] | None = None,
+    drain_s: float = 240,
 ) -> dict[str, int]:
-    """Waits for every job to end, checks the guarantees, records the scenario's line. `failures`: the jobs the
-    scenario is meant to end without a summary, by code (none unless it says so)."""
-    drain(url, ids)
+    """Waits (up to `drain_s`) for every job to end, checks the guarantees, records the scenario's line.
+    `failures`: the jobs the scenario is meant to end without a summary, by code (none unless it says so)."""
+    drain(url, ids, drain_s)
     by_status = dict(
         query(url, "SELECT status, count(*) FROM job WHERE id = ANY(%s::uuid[]) GROUP BY 1", ids)
     )

@@ -191,4 +191,5 @@ def test_api_killed_mid_post(fault_stack, own_postgres: OwnPostgres) -> None:
 def test_a_burst_of_2000_jobs(fault_stack, own_postgres: OwnPostgres, tmp_path: Path) -> None:
     ids = submit(fault_stack, meetings(tmp_path, 2000, turns=2))
     assert len(ids) == 2000
-    audit(fault_stack, own_postgres.url, "a burst of 2,000 jobs at once", ids, None)
+    # What is tested is that none is lost: the drain's speed is the machine's (bench-burst measures it).
+    audit(fault_stack, own_postgres.url, "a burst of 2,000 jobs at once", ids, None, drain_s=1200)

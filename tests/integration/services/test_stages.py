@@ -355,3 +355,22 @@ def test_the_large_workers_batch_task_ends_its_jobs_without_an_error(pipeline, c
     )
     run([request])  # returns normally
     assert view(pipeline, job_id).status == "done"
+
+
+def test_a_delivery_taken_for_dead_that_finishes_first_is_the_billed_result(pipeline) -> None:
+    """A slow worker's claim is taken over (its row closed `interrupted`), but it finishes and moves the job
+    first: its attempt is the result, billed `ok`; the takeover's attempt is superseded. Exactly one `ok`."""
+    from shared.lifecycle import advance
+    from shared.schemas import Usage
+
+    job_id = create_job(pipeline)
+    assert ingest_job(job_id) is True
+    assert claim(job_id, Stage.SMALL, HELD) is not None  # the slow first delivery (attempt 1)
+    with session_scope(pipeline) as session:  # a takeover claims it: attempt 1 is closed `interrupted`
+        repo.open_attempt(session, job_id=job_id, stage="small", since=None)
+    usage = Usage(model="m", device="cpu", input_tokens=10, output_tokens=5, seconds=1.0, batch_size=1)
+    with session_scope(pipeline) as session:
+        assert advance(session, job_id=job_id, stage=Stage.SMALL, usage=usage) is True  # attempt 1 moves it
+
+    runs = [(stage, attempt, outcome) for stage, attempt, _, _, _, outcome in rows(pipeline, job_id)["runs"]]
+    assert runs == [("ingest", 1, "ok"), ("small", 1, "ok"), ("small", 2, None)]
