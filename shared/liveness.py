@@ -19,7 +19,7 @@ from collections.abc import Iterable
 import redis
 
 from shared import progress
-from shared.config import Settings, get_settings
+from shared.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ def client(settings: Settings) -> redis.Redis:
 def _beat(me: str) -> None:
     clients: dict[str, redis.Redis] = {}
     while True:
-        settings = get_settings()  # read each time: a test (or a reload) may point us at another Redis
+        # Read afresh, not from get_settings()'s cache: a test may point the process at another Redis, and a
+        # thread that filled the shared cache while the environment changed could leave it stale for everyone.
+        settings = Settings()
         if settings.broker_url not in clients:
             clients[settings.broker_url] = client(settings)
         try:
