@@ -45,3 +45,9 @@ class Bounds(BaseSettings):
     # or whose consumer took no message for this long while its queue waited and it had room, stops beating and
     # exits; its supervisor restarts it and the sweeper resends its claimed jobs.
     consumer_stall_s: float = Field(60, gt=0)
+    # A worker's remote-control mailbox is checked (shared/mailbox.py) every control_check_s while it is idle: a
+    # ping to itself, answered within control_timeout_s; control_failures unanswered in a row while Redis answers
+    # and it exits (restarted).
+    control_check_s: float = Field(10, gt=0)
+    control_timeout_s: float = Field(3, gt=0)
+    control_failures: int = Field(4, ge=1)

@@ -7,7 +7,7 @@ from typing import Any
 from celery import Celery, signals
 from celery.worker import state as worker_state
 
-from shared import liveness, progress
+from shared import liveness, mailbox, progress
 from shared.config import Settings, get_settings
 from shared.deathsig import die_with_parent
 from shared.logs import configure
@@ -73,6 +73,7 @@ def watch_consumer(sender: Any = None, **_: Any) -> None:
     queues = [queue.name for queue in sender.task_consumer.queues]
     progress.consuming(queues, room=lambda: not worker_state.reserved_requests)
     liveness.ensure_beating()
+    mailbox.watch(create_app(Settings()), sender.hostname)
 
 
 @signals.task_received.connect

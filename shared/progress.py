@@ -29,6 +29,8 @@ class Progress:
     busy_since: float | None = None  # a task is running in this process since then
     last_taken: float = field(default_factory=time.monotonic)  # a message received, or a task finished
     waiting_since: float | None = None  # since when its queue has waited on an idle consumer
+    runs: int = 0  # tasks started in this process: tells a check that a task ran while it waited
+    deaf: str | None = None  # why its mailbox seems deaf (shared/mailbox.py), or None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -58,6 +60,7 @@ def working() -> Iterator[None]:
     """Marks a task running in this process."""
     with _progress.lock:
         _progress.busy_since = time.monotonic()
+        _progress.runs += 1
     try:
         yield
     finally:
@@ -77,6 +80,8 @@ def stuck(settings: Settings, queued: int) -> str | None:
             if now - busy_since > limit
             else None
         )
+    if _progress.deaf is not None:
+        return _progress.deaf
     if not _progress.queues or queued == 0 or not _progress.room():
         _progress.waiting_since = None
         return None
@@ -85,6 +90,17 @@ def stuck(settings: Settings, queued: int) -> str | None:
     if idle > settings.consumer_stall_s:
         return f"took no message for {idle:.0f}s while {queued} waited in {', '.join(_progress.queues)}"
     return None
+
+
+def quiet() -> int | None:
+    """None while a task runs (a solo worker cannot answer then); otherwise a token that changes when one starts."""
+    with _progress.lock:
+        return None if _progress.busy_since is not None else _progress.runs
+
+
+def deafened(why: str | None) -> None:
+    """Records whether this process's mailbox seems deaf (shared/mailbox.py)."""
+    _progress.deaf = why
 
 
 def watched_queues() -> list[str]:

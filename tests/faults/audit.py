@@ -86,17 +86,33 @@ def drain(url: str, ids: list[str], timeout: float = 240) -> None:
     raise AssertionError(f"jobs did not all end within {timeout}s: {stuck}")
 
 
-def workers_answer(stack, timeout: float = 60) -> None:
-    """Every worker answers a ping (restarted ones included), over a fresh connection."""
+def workers_answer(stack, timeout: float = 120) -> None:
+    """Every worker answers a ping (restarted ones included), over a fresh connection; a worker whose mailbox
+    went deaf is restarted by its own check (shared/mailbox.py) within about a minute."""
     deadline = time.monotonic() + timeout
+    answered: set[str] = set()
     while time.monotonic() < deadline:
         try:
-            if len(create_app(stack.settings).control.ping(timeout=1.0)) >= len(QUEUES):
-                return
+            replies = create_app(stack.settings).control.ping(timeout=1.0)
         except (redis.ConnectionError, OSError, OperationalError):
-            pass
+            replies = []
+        answered = {name for reply in replies for name in reply}
+        if len(answered) >= len(QUEUES):
+            return
         time.sleep(0.5)
-    raise AssertionError("the stack's workers did not all answer")
+    listening = [c for c in _clients(stack) if c.get("psub", "0") != "0" or c.get("sub", "0") != "0"]
+    raise AssertionError(
+        f"only {sorted(answered)} of the stack's {len(QUEUES)} workers answered a ping; "
+        f"Redis clients subscribed: {listening}"
+    )
+
+
+def _clients(stack) -> list[dict[str, str]]:
+    try:
+        with redis.Redis.from_url(stack.settings.redis_url, socket_timeout=5) as client:
+            return list(client.client_list())
+    except redis.RedisError as error:
+        return [{"error": str(error)}]
 
 
 def _invariants(url: str, ids: list[str]) -> dict[str, object]:

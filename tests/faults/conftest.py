@@ -190,6 +190,8 @@ def fault_stack(
     yield stack
     if proc.poll() is None:
         stack.stop()
+    deaf = (var / "stack.log").read_text(errors="replace").count("worker process stuck (its mailbox")
+    LINES.append(f"workers restarted because their mailbox went deaf (shared/mailbox.py): {deaf}")
 
 
 LINES: list[str] = []  # one per scenario, printed at the end of the run

@@ -56,3 +56,15 @@ def test_a_pool_child_watches_no_queue() -> None:
     progress.forget_consumer()
     assert progress.watched_queues() == []
     assert progress.stuck(SETTINGS, queued=100) is None
+
+
+def test_a_deaf_mailbox_is_stuck_only_while_no_task_runs() -> None:
+    progress.consuming(["notify"], room=lambda: True)
+    progress.deafened("its mailbox left 4 pings in a row unanswered while Redis answered")
+    why = progress.stuck(SETTINGS, queued=0)
+    assert why is not None and "4 pings" in why
+    with progress.working():
+        assert progress.stuck(SETTINGS, queued=0) is None  # a solo worker cannot answer while its task runs
+        assert progress.quiet() is None
+    progress.deafened(None)
+    assert progress.stuck(SETTINGS, queued=0) is None
