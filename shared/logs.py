@@ -64,3 +64,5 @@ def configure(level: str | int, fmt: str, stream: TextIO | None = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # httpx logs every request's URL whole at INFO: a webhook URL may carry credentials or a token.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

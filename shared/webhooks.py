@@ -40,25 +40,37 @@ def verify(
     return hmac.compare_digest(_mac(secret, t, body), parts.get("v1", ""))
 
 
-def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    # is_private covers 10/8, 172.16/12, 192.168/16, fc00::/7, and is_link_local 169.254/16, where the cloud
-    # metadata services answer (169.254.169.254, fd00:ec2::254 is private too).
-    return bool(
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # an IPv4 address in its last 32 bits, reached through a gateway
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _embedded(ip: Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 one carries (mapped, 6to4, Teredo's client, NAT64): each must pass too."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    found = [v4 for v4 in (ip.ipv4_mapped, ip.sixtofour) if v4 is not None]
+    if ip.teredo is not None:
+        found.append(ip.teredo[1])
+    if ip in NAT64:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
+def _forbidden(ip: Address) -> bool:
+    # Only globally routable addresses: is_global leaves out loopback, private, link-local (169.254/16, where
+    # cloud metadata answers), shared address space (100.64/10), reserved and documentation ranges.
+    return not ip.is_global or ip.is_multicast or any(_forbidden(v4) for v4 in _embedded(ip))
 
 
 def check_url(url: str, *, allow_private: bool) -> None:
     """Refuses a webhook URL that is not http(s) or that resolves to an address inside a network (loopback,
     private, link-local, metadata), unless `allow_private`. Raises InputError `webhook_url_invalid` /
     `webhook_url_refused`."""
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        # A space or a line break would be refused by httpx at every attempt (or split a header if it were not).
+        raise InputError(
+            "webhook_url_invalid", f"webhook_url must not contain spaces or control characters: {url!r}"
+        )
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(
@@ -77,6 +89,6 @@ def check_url(url: str, *, allow_private: bool) -> None:
         if _forbidden(ip):
             raise InputError(
                 "webhook_url_refused",
-                f"webhook_url's host {parts.hostname!r} resolves to {ip}, a loopback, private, link-local or "
-                "metadata address; webhooks go to public addresses only (RECAP_WEBHOOK_ALLOW_PRIVATE lifts this)",
+                f"webhook_url's host {parts.hostname!r} resolves to {ip}, not a globally routable address "
+                "(loopback, private, link-local, shared, metadata); webhooks go to public addresses only (RECAP_WEBHOOK_ALLOW_PRIVATE lifts this)",
             )

@@ -54,6 +54,13 @@ def test_a_malformed_header_fails(header: str) -> None:
         "http://[fd00:ec2::254]/h",
         "http://[::ffff:10.0.0.1]/h",
         "http://localhost:9000/h",
+        "http://100.64.0.1/h",  # shared address space (carrier-grade NAT)
+        "http://100.100.100.200/latest/meta-data/",  # a cloud's metadata service, in 100.64/10
+        "http://[2002:7f00:1::]/h",  # 127.0.0.1 in 6to4 form
+        "http://[64:ff9b::a00:1]/h",  # 10.0.0.1 through NAT64
+        "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/h",  # Teredo, its client 10.0.0.1
+        "http://192.0.2.10/h",  # documentation
+        "http://224.0.0.1/h",  # multicast
     ],
 )
 def test_internal_addresses_are_refused(url: str) -> None:
@@ -63,7 +70,18 @@ def test_internal_addresses_are_refused(url: str) -> None:
     check_url(url, allow_private=True)  # tests and private deployments may
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/h", "http:///h", "example.com/h", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/h",
+        "http:///h",
+        "example.com/h",
+        "javascript:alert(1)",
+        "http://8.8.8.8/\r\nX-Injected: 1",  # httpx refuses it at every attempt
+        " http://8.8.8.8/",
+        "http://8.8.8.8/a b",
+    ],
+)
 def test_non_http_urls_are_invalid(url: str) -> None:
     with pytest.raises(InputError) as refused:
         check_url(url, allow_private=True)

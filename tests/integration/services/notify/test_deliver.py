@@ -107,6 +107,20 @@ def test_an_internal_address_is_refused_again_at_delivery(webhooks, configure) -
     assert view.webhook.state == "failed" and "webhook_url_refused" in (view.webhook.attempts[0].error or "")
 
 
+@pytest.mark.parametrize("bad", ["http://8.8.8.8/\r\nX-Injected: 1", " http://8.8.8.8/"])
+def test_a_stored_url_no_request_can_carry_ends_failed_with_its_attempt(webhooks, bad: str) -> None:
+    """Stored before the API refused such URLs: one recorded attempt and the end, not retries forever."""
+    url, _ = webhooks
+    job_id = ended_job(url, bad)
+    assert deliver(job_id) is WebhookState.FAILED
+    assert deliver(job_id) is None
+    with session_scope(url) as session:
+        view = repo.job_view(session, job_id=job_id)
+    assert view is not None and view.webhook is not None
+    [attempt] = view.webhook.attempts
+    assert attempt.status_code is None and "webhook_url_invalid" in (attempt.error or "")
+
+
 def test_a_job_without_a_webhook_is_never_delivered(webhooks) -> None:
     url, _ = webhooks
     job_id = ended_job(url, None)
