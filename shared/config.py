@@ -175,6 +175,7 @@ class Settings(Bounds):
     api_max_in_flight: int = Field(1000, ge=1)
     api_page_max: int = Field(200, ge=1)  # GET /v1/jobs: the largest `limit`
     api_max_metadata_bytes: int = Field(16_384, ge=2)  # a job's metadata, as JSON
+    api_max_json_depth: int = Field(32, ge=4)  # objects and arrays nested in a JSON body or a metadata part
     api_auth_cache_s: float = Field(5, ge=0)  # a revoked key stops working within this long (0: at once)
     idempotency_ttl_h: float = Field(24, gt=0)  # an Idempotency-Key answers with its first job for this long
     # Signs webhooks: each tenant's webhook secret is derived from it (nothing secret is stored). None: the local

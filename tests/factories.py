@@ -31,6 +31,14 @@ BAD_INPUTS = [
     (b'[{"speaker": "Ann"}]', {}, "bad_json_shape"),
     (b'[{"speaker": ["Ann"], "text": "hi"}]', {}, "bad_json_shape"),
     (b'[{"speaker": "Ann", "text": "hi", "start": "noon"}]', {}, "bad_json_shape"),
+    (b'[{"speaker": "Ann", "text": "hi", "start": NaN}]', {}, "bad_json_shape"),
+    (b'[{"speaker": "Ann", "text": "hi", "start": ' + b"9" * 4_000 + b"}]", {}, "bad_json_shape"),
+    (b'[{"speaker": "Ann", "text": "hi", "start": ' + b"9" * 5_000 + b"}]", {}, "malformed_json"),
+    (
+        b'{"turns": ' + b"[" * 3_000 + b"]" * 3_000 + b"}",
+        {},
+        "malformed_json",
+    ),  # past Python's recursion limit
     (b"Ann: {disfmarker} {vocalsound}\nBo: ... !\n", {}, "no_words"),
     (b"Ann: hi", {"format": "docx"}, "unsupported_format"),
     (b"".join(b"S%d: hi\n" % i for i in range(101)), {}, "too_many_turns"),

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.api.bodies import check_depth, json_object, parse_json
 from services.api.limits import BodyLimit, InFlight, KeyCache, RateLimit
 from services.api.problems import Problem, install, problem_response, responses
 from shared import intake, liveness, tenants
@@ -39,13 +40,16 @@ from shared.webhooks import check_url
 FORM_SLACK = 64 * 1024  # a multipart body's boundaries and small fields, above the transcript itself
 
 
+MAX_NAME = 512  # a job's source name (a title or a file's name): the column's width
+
+
 class JobRequest(BaseModel):
     """A transcript as JSON: its turns, as `recap submit` reads a .json file."""
 
     turns: list[dict[str, Any]] = Field(
         description='Turns in order: {"speaker": str | null, "text": str, "start": s | null, "end": s | null}'
     )
-    title: str | None = Field(None, max_length=512, description="Shown as the job's source")
+    title: str | None = Field(None, max_length=MAX_NAME, description="Shown as the job's source")
     length: SummaryLength = SummaryLength.MEDIUM
     webhook_url: str | None = Field(None, max_length=2048)
     metadata: dict[str, Any] | None = None
@@ -109,16 +113,6 @@ def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Problem(
             422, "invalid_cursor", "cursor is not one this API returned; start without it"
         ) from None
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise Problem(422, "invalid_request", "the `metadata` part must be a JSON object")
-    return value
 
 
 def create_api(settings: Settings | None = None) -> FastAPI:
@@ -211,18 +205,23 @@ def create_api(settings: Settings | None = None) -> FastAPI:
                     422, "invalid_request", "a multipart request needs the transcript as its `file` part"
                 )
             raw, name = await upload.read(), upload.filename
+            if name is not None and len(name) > MAX_NAME:
+                raise Problem(422, "invalid_request", f"the file's name is over {MAX_NAME} characters")
             fields = {k: v for k, v in form.items() if isinstance(v, str) and k != "file"}
             fmt = fields.pop("format", None) or None
             if fmt is not None and fmt not in MULTIPART_SCHEMA["properties"]["format"]["enum"]:
                 raise Problem(422, "invalid_request", f"format {fmt!r} is not one of vtt, srt, txt, json")
-            fields["metadata"] = _json_object(fields["metadata"]) if fields.get("metadata") else None
+            metadata = fields.get("metadata")
+            fields["metadata"] = (
+                json_object(metadata, "the `metadata` part", settings.api_max_json_depth)
+                if metadata
+                else None
+            )
             fields.setdefault("length", SummaryLength.MEDIUM.value)
             fields["turns"] = []
         elif kind == "application/json":
-            try:
-                fields = json.loads(await request.body())
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise Problem(422, "invalid_request", "the body is not JSON") from None
+            fields = parse_json(await request.body(), "the body")
+            check_depth(fields, "the body", settings.api_max_json_depth)
         else:
             raise Problem(
                 415,

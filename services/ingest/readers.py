@@ -36,6 +36,7 @@ SRT_FULL_TIMING = re.compile(
     r"^\s*\d+:\d{1,2}:\d{1,2}[,.]\d{1,3}\s*-->\s*\d+:\d{1,2}:\d{1,2}[,.]\d{1,3}(\s|$)"
 )
 JSON_LISTS = ("segments", "utterances", "turns")
+MAX_SECONDS = 7 * 24 * 3600  # a timestamp past a week is no meeting's: refused, not carried into arithmetic
 
 
 def _looks_like_label(label: str) -> bool:
@@ -172,8 +173,10 @@ def _seconds(where: str, item: dict[str, Any], key: str) -> float | None:
     value = item.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise _json_error(where, f"{key!r} must be a number of seconds >= 0, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_SECONDS:
+        # NaN fails the range too; a huge integer must not reach float() (OverflowError).
+        shown = "a number that large" if isinstance(value, int) and abs(value) > MAX_SECONDS else repr(value)
+        raise _json_error(where, f"{key!r} must be a number of seconds from 0 to {MAX_SECONDS}, not {shown}")
     return float(value)
 
 
@@ -202,6 +205,10 @@ def read_json(text: str) -> list[Turn]:
     except json.JSONDecodeError as exc:
         raise InputError(
             "malformed_json", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number; nesting past Python's stack
+        raise InputError(
+            "malformed_json", f"JSON this reader cannot take: {exc or 'nested too deeply'}"
         ) from exc
     key = next((k for k in JSON_LISTS if isinstance(data, dict) and k in data), None)
     items = data[key] if key else data

@@ -243,6 +243,52 @@ def test_malformed_requests_are_422_and_bad_transcripts_still_make_jobs(pg_url, 
         assert empty_file.json()["source"] == "empty.txt"
 
 
+def _nested(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"turns": [], "metadata": {"x": ' + _nested(900) + "}}",  # stored once, then broke every read
+        '{"turns": ' + _nested(5_000) + "}",
+        '{"turns": ' + _nested(100_000) + "}",  # past Python's recursion limit
+        '{"turns": [], "metadata": {"x": ' + "9" * 5_000 + "}}",  # past Python's digit limit
+        '{"turns": [], "metadata": {"x": NaN}}',
+        '{"turns": [], "metadata": {"x": 1e400}}',  # reads as Infinity
+    ],
+    ids=["metadata-900-deep", "5000-deep", "100000-deep", "5000-digits", "nan", "overflow"],
+)
+def test_hostile_json_is_422_stores_nothing_and_keeps_the_connection(pg_url, start_api, body: str) -> None:
+    api = start_api(pg_url)
+    key = api.tenant("a")["api_key"]
+    with api.client(key) as client:
+        headers = {"Content-Type": "application/json"}
+        assert_problem(client.post("/v1/jobs", content=body, headers=headers), 422, "invalid_request")
+        assert client.get("/v1/jobs").json()["data"] == []  # the same keep-alive connection still answers
+    with session_scope(pg_url) as session:
+        assert session.exec(select(Job)).all() == []
+
+
+def test_a_metadata_part_too_deep_or_a_file_name_too_long_is_422(pg_url, start_api) -> None:
+    api = start_api(pg_url)
+    key = api.tenant("a")["api_key"]
+    with api.client(key) as client:
+        deep = '{"x": ' + _nested(40) + "}"
+        response = client.post("/v1/jobs", files={"file": ("m.txt", b"Ann: hi")}, data={"metadata": deep})
+        assert "RECAP_API_MAX_JSON_DEPTH" in assert_problem(response, 422, "invalid_request")["detail"]
+        long_name = "m" * 600 + ".txt"
+        assert_problem(
+            client.post("/v1/jobs", files={"file": (long_name, b"Ann: hi")}), 422, "invalid_request"
+        )
+        assert (
+            client.post(
+                "/v1/jobs", files={"file": ("m.txt", b"Ann: hi")}, data={"metadata": '{"a": [1]}'}
+            ).status_code
+            == 202
+        )
+
+
 def test_the_job_list_pages_newest_first_without_repeats(pg_url, start_api) -> None:
     api = start_api(pg_url)
     key = api.tenant("a")["api_key"]

@@ -276,8 +276,8 @@ def test_job_cost_is_the_sum_of_its_ledger(pipeline, configure) -> None:
 
 
 POISON = {  # raw bytes -> how the job ends
-    # Past any recursion limit: our parser's RecursionError ends it `internal_error` (issue 23: `rejected`).
-    "nested-json": (b'{"turns": ' + b"[" * 200_000 + b"]" * 200_000 + b"}", ("failed", "internal_error")),
+    # Past any recursion limit: refused by the reader, not a crash.
+    "nested-json": (b'{"turns": ' + b"[" * 200_000 + b"]" * 200_000 + b"}", ("rejected", "malformed_json")),
     "50k-and-one-turns": (
         "\n".join(f"S{i % 3}: point {i}" for i in range(50_001)).encode(),
         ("rejected", "too_many_turns"),
