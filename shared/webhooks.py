@@ -90,5 +90,6 @@ def check_url(url: str, *, allow_private: bool) -> None:
             raise InputError(
                 "webhook_url_refused",
                 f"webhook_url's host {parts.hostname!r} resolves to {ip}, not a globally routable address "
-                "(loopback, private, link-local, shared, metadata); webhooks go to public addresses only (RECAP_WEBHOOK_ALLOW_PRIVATE lifts this)",
+                "(loopback, private, link-local, shared, metadata); webhooks go to public addresses only "
+                "(RECAP_WEBHOOK_ALLOW_PRIVATE lifts this)",
             )

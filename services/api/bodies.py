@@ -28,10 +28,8 @@ def parse_json(data: bytes | str, what: str) -> Any:
         return json.loads(data, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:
         raise Problem(422, "invalid_request", f"{what} is nested too deeply to read") from None
-    except (
-        ValueError,
-        UnicodeDecodeError,
-    ) as exc:  # JSONDecodeError is a ValueError, so is a 5,000-digit number
+    # JSONDecodeError is a ValueError, and so is a number of over 4,300 digits.
+    except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(422, "invalid_request", f"{what} is not JSON we accept: {exc}") from None
 
 

@@ -68,7 +68,7 @@ def deliver(job_id: uuid.UUID, settings: Settings | None = None) -> WebhookState
         status = response.status_code
     except InputError as exc:
         error, permanent = f"{exc.code}: {exc.message}", True
-    except Exception as exc:  # noqa: BLE001  # any failure (httpx.InvalidURL is no HTTPError) is a recorded attempt
+    except Exception as exc:  # any failure (httpx.InvalidURL is no HTTPError) is a recorded attempt
         error = f"{type(exc).__name__}: {exc}"
     latency_ms = (time.perf_counter() - started) * 1000
     give_up_at = as_utc(delivery.finished_at) + timedelta(hours=settings.webhook_retry_hours)
