@@ -6,8 +6,10 @@ from collections.abc import Sequence
 
 from inference.backends.load import load, spec_for
 from inference.longform import LongSummary, Summarizer, Turns
+from inference.slices import Memo, Slice
 from shared.config import Settings, get_settings
 from shared.prompts import SummaryLength
+from shared.schemas import Usage
 from shared.states import Tier
 
 _made: dict[Tier, tuple[Settings, Summarizer]] = {}
@@ -24,7 +26,18 @@ def summarizer(tier: Tier) -> Summarizer:
 
 
 def summarize(
-    tier: Tier, documents: Sequence[tuple[Turns, SummaryLength]], *, scores: bool
+    tier: Tier, documents: Sequence[tuple[tuple[Turns, SummaryLength], Memo]], *, scores: bool
 ) -> list[LongSummary]:
-    """A model stage's work over its batch: every document summarized (chunked when long) in one pass."""
-    return summarizer(tier).summarize(list(documents), scores=scores)
+    """A model stage's work over its batch: every document summarized (chunked when long) in one pass, each for
+    at most RECAP_SLICE_S of new calls per visit (a longer one comes back `parked`, its calls in its memo)."""
+    seconds = get_settings().slice_s
+    return summarizer(tier).summarize(
+        [document for document, _ in documents],
+        scores=scores,
+        slices=[Slice(memo, seconds) for _, memo in documents],
+    )
+
+
+def slice_spent(tier: Tier, done: LongSummary) -> Usage | None:
+    """What a parked document's visit spent (billed as its slice); None for a finished one."""
+    return done.usage(summarizer(tier).model) if done.parked else None

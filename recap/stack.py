@@ -66,14 +66,16 @@ def api_command() -> list[str]:
 
 
 def flower_command(settings: Settings) -> list[str]:
-    command = [
-        sys.executable, "-m", "celery", "-A", "shared.celery_app", "flower",
+    return [
+        sys.executable, "-m", "recap.flower",
         f"--port={settings.flower_port}", f"--address={settings.flower_address}",
         f"--db={(settings.var_dir / 'flower.db').resolve()}", "--persistent=True",
     ]  # fmt: skip
-    if settings.flower_basic_auth:
-        command.append(f"--basic_auth={settings.flower_basic_auth}")
-    return command
+
+
+def flower_env(settings: Settings) -> dict[str, str]:
+    """Flower's credentials, for its environment: never on its command line, which `ps` shows every user."""
+    return {"FLOWER_BASIC_AUTH": settings.flower_basic_auth} if settings.flower_basic_auth else {}
 
 
 def flower_credentials(var_dir: Path) -> str:
@@ -173,10 +175,11 @@ class Stack:
         self.metrics: WSGIServer | None = None
 
     def child_env(self) -> dict[str, str]:
-        return os.environ | {
-            "REDIS_URL": self.settings.broker_url,
-            "DATABASE_URL": self.settings.database_url,
-        }
+        return (
+            os.environ
+            | {"REDIS_URL": self.settings.broker_url, "DATABASE_URL": self.settings.database_url}
+            | flower_env(self.settings)
+        )
 
     def start(self) -> None:
         try:  # settings that would fail every job: refuse to start instead

@@ -22,7 +22,8 @@ from shared import deadline
 from shared.config import get_settings
 from shared.db.session import session_scope
 from shared.errors import JobError, stage_timeout
-from shared.lifecycle import Load, claim, end_job, job_errors
+from shared.lifecycle import Load, claim, end_job, job_errors, park
+from shared.schemas import Usage
 from shared.stages import Stage
 
 log = logging.getLogger(__name__)
@@ -35,17 +36,20 @@ Out = TypeVar("Out")  # what the work made of it
 class BatchOutcome:
     forward: list[uuid.UUID] = field(default_factory=list)  # send to the next stage
     retry: list[uuid.UUID] = field(default_factory=list)  # the database was unreachable: send again later
+    again: list[uuid.UUID] = field(default_factory=list)  # a long job's slice is done: queue it again now
 
 
 @dataclass(frozen=True)
 class BatchStage(Generic[In, Out]):
-    """A batched stage's three parts: what to load per job, the work over a batch, and how to save one result
-    (in the given transaction; True when the job should be sent on)."""
+    """A batched stage's parts: what to load per job, the work over a batch, and how to save one result (in the
+    given transaction; True when the job should be sent on); for a stage that slices long jobs, what a result
+    that is only a slice spent (None: it is the whole result)."""
 
     stage: Stage
     load: Load[In]
     work: Callable[[Sequence[In]], Sequence[Out]]
     save: Callable[[Session, uuid.UUID, Out], bool]
+    sliced: Callable[[Out], Usage | None] = lambda _: None
 
 
 def run_batch(spec: BatchStage[In, Out], job_ids: Sequence[uuid.UUID]) -> BatchOutcome:
@@ -107,7 +111,10 @@ def _work(spec: BatchStage[In, Out], claimed: list[tuple[uuid.UUID, In]], outcom
     for (job_id, _), result in zip(claimed, done, strict=True):
         try:
             with job_errors(job_id), session_scope() as session:
-                if spec.save(session, job_id, result):
+                if (spent := spec.sliced(result)) is not None:
+                    park(session, job_id=job_id, stage=spec.stage, usage=spent)
+                    outcome.again.append(job_id)
+                elif spec.save(session, job_id, result):
                     outcome.forward.append(job_id)
         except OperationalError:
             outcome.retry.append(job_id)

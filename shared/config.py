@@ -19,6 +19,7 @@ from pydantic_settings import (
 from shared.bounds import Bounds
 from shared.costs import DEFAULT_PRICES, Price
 from shared.model_kinds import BackendKind, GenerationOptions, resolve_kind
+from shared.nesting import RENDER_DEPTH
 from shared.prompts import PROMPTS, SummaryLength
 from shared.states import Tier
 from shared.tiers import DEFAULT_GENERATION, DEFAULT_PROMPTS, TierSettings
@@ -81,6 +82,9 @@ class Settings(Bounds):
     chunk_overlap_tokens: int = Field(64, ge=0)  # trailing turns of a chunk repeated at the next one's start
     chunk_summary_tokens: int = Field(128, ge=8)  # length of each chunk's (and each merge's) summary
     max_chunks: int = Field(512, ge=1)  # per job: a cost guard; tokens past it count in truncation_ratio
+    # Fair sharing of a model worker: one visit of a model stage makes new model calls for a job for this many
+    # seconds (at least one call); a longer job queues again behind the jobs that came meanwhile, its calls kept.
+    slice_s: float = Field(2, ge=0)
     # Micro-batching in the model workers: up to this many jobs gathered per task call (and prompts per
     # generate() call), waiting at most batch_max_wait_s for a batch to fill.
     small_batch_size: int = Field(8, ge=1)
@@ -175,8 +179,14 @@ class Settings(Bounds):
     api_max_in_flight: int = Field(1000, ge=1)
     api_page_max: int = Field(200, ge=1)  # GET /v1/jobs: the largest `limit`
     api_max_metadata_bytes: int = Field(16_384, ge=2)  # a job's metadata, as JSON
-    api_max_json_depth: int = Field(32, ge=4)  # objects and arrays nested in a JSON body or a metadata part
+    api_max_json_depth: int = Field(
+        32, ge=4, le=RENDER_DEPTH
+    )  # objects and arrays nested in a JSON body or a metadata part
     api_auth_cache_s: float = Field(5, ge=0)  # a revoked key stops working within this long (0: at once)
+    # Per client address: requests with a key that is not live, per window; past it 429 with no database lookup.
+    api_bad_key_limit: int = Field(20, ge=1)
+    api_bad_key_window_s: int = Field(300, ge=1)
+    api_key_grace_s: float = Field(86_400, ge=0)  # `recap tenants rotate-key`: the old key works this long
     idempotency_ttl_h: float = Field(24, gt=0)  # an Idempotency-Key answers with its first job for this long
     # Signs webhooks: each tenant's webhook secret is derived from it (nothing secret is stored). None: the local
     # stack's own, generated once into <var_dir>/secret.key.

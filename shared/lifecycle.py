@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from shared import failpoints, liveness
 from shared.config import get_settings
-from shared.db import budget, deliveries
+from shared.db import budget, calls, deliveries
 from shared.db import repository as repo
 from shared.db.models import RunOutcome
 from shared.db.session import session_scope
@@ -99,8 +99,22 @@ def load_document(session: Session, job: repo.JobRow) -> Document:
     return [(t.get("speaker"), t["text"]) for t in turns], SummaryLength(job.summary_length)
 
 
-def _record(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage) -> int:
-    """Closes this delivery's ledger row as the stage's result, priced; its attempt."""
+Sliced = tuple[Document, calls.StoredCalls]
+
+
+def sliced_loader(stage: Stage) -> Load[Sliced]:
+    """What a model stage reads: the job's document, and the calls its earlier slices finished."""
+
+    def load(session: Session, job: repo.JobRow) -> Sliced:
+        return load_document(session, job), calls.stored(session, job_id=job.id, stage=stage)
+
+    return load
+
+
+def _record(
+    session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage, outcome: RunOutcome = RunOutcome.OK
+) -> int:
+    """Closes this delivery's ledger row as the stage's result (or a slice of it), priced; its attempt."""
     settings = get_settings()
     attempt = _attempts.pop((job_id, stage), 1)
     repo.record_usage(
@@ -111,9 +125,17 @@ def _record(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage) 
         usage=usage,
         price=settings.price_for(usage.model, usage.device),
         price_version=settings.price_version,
-        outcome=RunOutcome.OK,
+        outcome=outcome,
     )
     return attempt
+
+
+def park(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage) -> None:
+    """A slice of a long job is done: its usage billed as a `yielded` attempt, its claim let go, its stage's
+    message written into the outbox, so that it queues again behind the jobs that came meanwhile."""
+    _record(session, job_id=job_id, stage=stage, usage=usage, outcome=RunOutcome.YIELDED)
+    repo.release(session, job_id=job_id)
+    repo.enqueue(session, job_id=job_id, task=STAGES[stage].task)
 
 
 def _moved(session: Session, *, job_id: uuid.UUID, stage: Stage, attempt: int, moved: bool) -> None:
@@ -177,6 +199,7 @@ def end_job(job_id: uuid.UUID, error: JobError) -> None:
     with session_scope() as session:
         failpoints.hit(Point.ENDING_JOB)
         ended = repo.end_with_error(session, job_id=job_id, error=error)
+        calls.forget(session, job_id=job_id)
         if ended:
             repo.close_open_runs(session, job_id=job_id, outcome=RunOutcome.FAILED)
             _announce(session, job_id)

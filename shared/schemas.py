@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 
+from shared.nesting import RENDER_DEPTH, depth
+
 
 class Turn(BaseModel):
     speaker: str | None
@@ -51,7 +53,7 @@ class StageView(BaseModel):
     batch_size: int
     attempt: int = 1  # one row per attempt (each delivery that claimed the job), never overwritten
     deliveries: int
-    outcome: str | None = None  # ok | failed | superseded | interrupted; None while it runs
+    outcome: str | None = None  # ok | failed | superseded | interrupted | yielded; None while it runs
     cost_usd: float
     started_at: datetime | None = None  # its claim
     finished_at: datetime | None = None  # its cost recorded
@@ -116,3 +118,10 @@ class JobView(BaseModel):
     @classmethod
     def _id_text(cls, value: Any) -> str:
         return str(value)
+
+    @field_validator("metadata")
+    @classmethod
+    def _renderable(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Metadata stored before the API bounded its depth would make this job, and every page listing it,
+        # impossible to render: it is shown as null instead (the row keeps it).
+        return None if value is not None and depth(value) > RENDER_DEPTH else value

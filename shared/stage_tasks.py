@@ -124,6 +124,9 @@ def batch_task(app: Celery, stage: Stage, run: Callable[[Sequence[uuid.UUID]], B
             if outcome.forward:  # the large stage ends its jobs: it has no next task
                 failpoints.hit(Point.AFTER_COMMIT)
                 outbox.send(app, next_task(stage), outcome.forward)
+            outbox.send(
+                app, spec.task, outcome.again
+            )  # the back of this queue: the jobs that came meanwhile first
             send_back(app, spec.task, outcome.retry)
             announce(app)
 

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import update
@@ -58,10 +58,18 @@ class TenantError(ValueError):
     pass
 
 
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)  # 256 bits
+
+
 def create(session: Session, settings: Settings, name: str, *, budget_usd: Decimal | None = None) -> Issued:
-    if session.get(Tenant, name) is not None:
-        raise TenantError(f"tenant {name!r} exists; `recap tenants revoke` it or choose another name")
-    key = KEY_PREFIX + secrets.token_urlsafe(32)  # 256 bits
+    existing = session.get(Tenant, name)
+    if existing is not None:
+        hint = (
+            "`recap tenants rotate-key` restores its access" if existing.revoked_at else "choose another name"
+        )
+        raise TenantError(f"tenant {name!r} exists; {hint}")
+    key = new_key()
     salt = secrets.token_hex(16)
     session.add(
         Tenant(
@@ -81,6 +89,22 @@ def rotate_secret(session: Session, settings: Settings, name: str) -> str:
     return webhook_secret(settings, name, salt)
 
 
+def rotate_key(session: Session, settings: Settings, name: str) -> str:
+    """A new API key for the tenant. A live tenant's old key keeps working for RECAP_API_KEY_GRACE_S so that its
+    clients can move; a revoked tenant gets its access back with the new key only (the old one stays dead)."""
+    tenant = session.get(Tenant, name, with_for_update=True)
+    if tenant is None:
+        raise TenantError(f"no tenant {name!r}")
+    key = new_key()
+    live = tenant.revoked_at is None
+    tenant.previous_key_hash = tenant.key_hash if live else None
+    tenant.previous_key_until = utcnow() + timedelta(seconds=settings.api_key_grace_s) if live else None
+    tenant.key_hash, tenant.key_prefix, tenant.revoked_at = hash_key(key), key[:10], None
+    session.add(tenant)
+    session.flush()
+    return key
+
+
 def revoke(session: Session, name: str) -> bool:
     stmt = (
         update(Tenant)
@@ -91,8 +115,11 @@ def revoke(session: Session, name: str) -> bool:
 
 
 def authenticate(session: Session, key: str) -> str | None:
-    """The tenant a live key belongs to, else None."""
-    stmt = select(Tenant.name).where(Tenant.key_hash == hash_key(key), col(Tenant.revoked_at).is_(None))
+    """The tenant a live key belongs to (its current key, or the one before inside its grace period), else None."""
+    digest = hash_key(key)
+    current = col(Tenant.key_hash) == digest
+    previous = (col(Tenant.previous_key_hash) == digest) & (col(Tenant.previous_key_until) > utcnow())
+    stmt = select(Tenant.name).where(current | previous, col(Tenant.revoked_at).is_(None))
     return session.exec(stmt).first()
 
 

@@ -52,7 +52,7 @@ def run(config: BurstConfig, settings: Settings) -> dict[str, Any]:
     stack = subprocess.Popen([*RECAP, "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
     peaks: dict[str, int] = {}
     try:
-        _wait_ready(stack)
+        wait_ready(stack)
         started = time.monotonic()
         for chunk in _chunks(files, SUBMIT_CHUNK):
             subprocess.run(
@@ -105,7 +105,7 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-def _wait_ready(stack: subprocess.Popen[bytes], timeout: float = 180) -> None:
+def wait_ready(stack: subprocess.Popen[bytes], timeout: float = 180) -> None:
     from shared.celery_app import create_app
 
     app = create_app()

@@ -132,6 +132,21 @@ def bench_burst(
     )
 
 
+@app.command("bench-fairness")
+def bench_fairness(
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Rounds per configuration (the medians are reported).")
+    ] = 3,
+    out: Annotated[Path, typer.Option(help="Where fairness.json goes.")] = Path("bench/results"),
+    json: JsonOption = False,
+) -> None:
+    """12 short jobs from one tenant alone, then behind another tenant's ~4.9 MB job, on `recap up` (PostgreSQL,
+    Redis, tiny models), with slicing and without (the baseline): their time behind it over their time alone."""
+    from recap.benchmarks.fairness import FairnessConfig, run
+
+    render.mapping(console, run(FairnessConfig(repeats=repeats, out=out), get_settings()), as_json=json)
+
+
 class Half(StrEnum):
     FIRST = "first"
     SECOND = "second"

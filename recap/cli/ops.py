@@ -96,7 +96,7 @@ def api() -> None:
 @app.command()
 def flower() -> None:
     """Run Flower (basic auth from RECAP_FLOWER_BASIC_AUTH; required unless it listens on loopback only)."""
-    from recap.stack import flower_command
+    from recap.stack import flower_command, flower_env
 
     settings = get_settings()
     if not settings.flower_basic_auth and settings.flower_address not in ("127.0.0.1", "localhost"):
@@ -106,7 +106,7 @@ def flower() -> None:
         raise typer.Exit(2)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     command = flower_command(settings)
-    os.execvp(command[0], command)
+    os.execvpe(command[0], command, os.environ | flower_env(settings))
 
 
 @app.command()

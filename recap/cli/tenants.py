@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlmodel import Session
 
 from recap.cli.app import JsonOption, app, console
 from recap.cli.jobs import unavailable
 from shared import tenants
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.db.session import session_scope
 
 tenants_app = typer.Typer(help="API tenants and their keys.", no_args_is_help=True)
@@ -40,14 +42,24 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a tenant; prints its API key and webhook secret, once."""
+
+    def issue(session: Session, settings: Settings) -> dict[str, str]:
+        issued = tenants.create(session, settings, name, budget_usd=budget)
+        return {"api_key": issued.api_key, "webhook_secret": issued.webhook_secret}
+
+    _issue(name, issue, as_json)
+
+
+def _issue(name: str, make: Callable[[Session, Settings], dict[str, str]], as_json: bool) -> None:
+    """Runs `make` in a transaction and shows what it issued, once; a TenantError is the command's error."""
     settings = get_settings()
     with unavailable(settings), session_scope(settings.database_url) as session:
         try:
-            issued = tenants.create(session, settings, name, budget_usd=budget)
+            issued = make(session, settings)
         except tenants.TenantError as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
-    _show({"tenant": name, "api_key": issued.api_key, "webhook_secret": issued.webhook_secret}, as_json)
+    _show({"tenant": name} | issued, as_json)
 
 
 @tenants_app.command()
@@ -61,17 +73,21 @@ def revoke(name: Name) -> None:
     console.print(f"revoked {name}")
 
 
+@tenants_app.command("rotate-key")
+def rotate_key(name: Name, as_json: JsonOption = False) -> None:
+    """A new API key, printed once. The old key keeps working for RECAP_API_KEY_GRACE_S (a day) while clients
+    move; a revoked tenant gets its access back with the new key only."""
+    _issue(name, lambda session, settings: {"api_key": tenants.rotate_key(session, settings, name)}, as_json)
+
+
 @tenants_app.command("rotate-secret")
 def rotate_secret(name: Name, as_json: JsonOption = False) -> None:
     """A new webhook secret for the tenant (the old one stops signing at once); printed once."""
-    settings = get_settings()
-    with unavailable(settings), session_scope(settings.database_url) as session:
-        try:
-            secret = tenants.rotate_secret(session, settings, name)
-        except tenants.TenantError as exc:
-            console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(2) from None
-    _show({"tenant": name, "webhook_secret": secret}, as_json)
+    _issue(
+        name,
+        lambda session, settings: {"webhook_secret": tenants.rotate_secret(session, settings, name)},
+        as_json,
+    )
 
 
 @tenants_app.command("list")

@@ -17,6 +17,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import text
 from starlette.datastructures import UploadFile
@@ -120,7 +121,21 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     celery = create_app(settings)
     # No "task-sent" event: it is a second Redis message per job, and Flower follows the workers' own events.
     celery.conf.task_send_sent_event = False
-    rate = RateLimit(liveness.client(settings), settings.api_rate_limit, settings.api_rate_window_s)
+    redis_client = liveness.client(settings)
+    rate = RateLimit(
+        redis_client,
+        settings.api_rate_limit,
+        settings.api_rate_window_s,
+        kind="rate",
+        setting="RECAP_API_RATE_LIMIT",
+    )
+    bad_keys = RateLimit(
+        redis_client,
+        settings.api_bad_key_limit,
+        settings.api_bad_key_window_s,
+        kind="bad-key",
+        setting="RECAP_API_BAD_KEY_LIMIT",
+    )
     bearer = HTTPBearer(auto_error=False, description="A tenant's API key (`recap tenants create`)")
 
     @asynccontextmanager
@@ -131,7 +146,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         yield
 
-    api = FastAPI(
+    api = FastAPIOffline(  # /docs and /redoc from the installed package's files: they render offline
         lifespan=lifespan,
         title="Recap",
         version="1",
@@ -143,16 +158,22 @@ def create_api(settings: Settings | None = None) -> FastAPI:
 
     keys = KeyCache(settings.api_auth_cache_s)
 
-    def tenant_of(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-        """The caller's tenant, from `Authorization: Bearer <key>`; 401 without a live key; 429 past its rate."""
-        tenant = None
-        if credentials is not None and credentials.scheme.lower() == "bearer":
-            tenant = keys.get(credentials.credentials)
+    def tenant_of(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> str:
+        """The caller's tenant, from `Authorization: Bearer <key>`; 401 without a live key; 429 past its rate, or
+        past RECAP_API_BAD_KEY_LIMIT keys that were not live from the caller's address (then no lookup at all)."""
+        key = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else None
+        tenant = keys.get(key) if key else None
+        if key and tenant is None:  # a request without a key costs nothing and is not counted
+            address = request.client.host if request.client else "unknown"
+            bad_keys.refuse_spent(address)
+            with session_scope(settings.database_url) as session:
+                tenant = tenants.authenticate(session, key)
             if tenant is None:
-                with session_scope(settings.database_url) as session:
-                    tenant = tenants.authenticate(session, credentials.credentials)
-                if tenant is not None:
-                    keys.put(credentials.credentials, tenant)
+                bad_keys.check(address)
+            else:
+                keys.put(key, tenant)
         if tenant is None:
             raise Problem(
                 401,

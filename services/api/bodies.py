@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from services.api.problems import Problem
+from shared.nesting import depth
 
 
 def _no_constant(name: str) -> Any:
@@ -31,18 +32,6 @@ def parse_json(data: bytes | str, what: str) -> Any:
     # JSONDecodeError is a ValueError, and so is a number of over 4,300 digits.
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(422, "invalid_request", f"{what} is not JSON we accept: {exc}") from None
-
-
-def depth(value: Any) -> int:
-    """How deeply `value` nests objects and arrays (a scalar is 0); iterative, so no depth can overflow it."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        node, level = stack.pop()
-        if isinstance(node, dict | list):
-            level += 1
-            deepest = max(deepest, level)
-            stack.extend((child, level) for child in (node.values() if isinstance(node, dict) else node))
-    return deepest
 
 
 def check_depth(value: Any, what: str, limit: int) -> None:

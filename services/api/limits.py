@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -75,32 +75,50 @@ class BodyLimit:
 
 
 class RateLimit:
-    """A fixed window per tenant: `limit` requests per `window_s`, counted in Redis so that every API replica
-    counts the same requests. Redis unreachable: requests pass (the limit protects us; it must not stop us)."""
+    """A fixed window per subject (a tenant; for bad keys, a client address): `limit` per `window_s`, counted in
+    Redis so that every API replica counts the same requests. Redis unreachable: requests pass (the limit protects
+    us; it must not stop us)."""
 
-    def __init__(self, client: redis.Redis, limit: int, window_s: int) -> None:
+    def __init__(self, client: redis.Redis, limit: int, window_s: int, *, kind: str, setting: str) -> None:
         self.client, self.limit, self.window_s = client, limit, window_s
+        self.kind, self.setting = kind, setting  # the Redis key's part and the setting named in the 429
 
-    def check(self, tenant: str) -> None:
-        now = time.time()
-        window = int(now // self.window_s)
-        key = f"recap:rate:{tenant}:{window}"
+    def _key(self, subject: str) -> str:
+        return f"recap:{self.kind}:{subject}:{int(time.time() // self.window_s)}"
+
+    def _over(self, count: int) -> None:
+        if count > self.limit:
+            now = time.time()
+            retry = max(1, int((now // self.window_s + 1) * self.window_s - now + 0.999))
+            raise Problem(
+                429,
+                "rate_limited",
+                f"more than {self.limit} {self.kind} requests in {self.window_s} s ({self.setting}); "
+                f"retry after {retry} s",
+                headers={"Retry-After": str(retry)},
+            )
+
+    def check(self, subject: str) -> None:
+        """Counts one request; 429 past the limit."""
+        key = self._key(subject)
         try:
             with self.client.pipeline() as pipe:
                 pipe.incr(key)
                 pipe.expire(key, self.window_s + 1)
                 count = int(pipe.execute()[0])
         except redis.RedisError as exc:
-            log.warning("rate limit not checked, Redis unreachable: %s", exc)
+            log.warning("%s limit not checked, Redis unreachable: %s", self.kind, exc)
             return
-        if count > self.limit:
-            retry = max(1, int((window + 1) * self.window_s - now + 0.999))
-            raise Problem(
-                429,
-                "rate_limited",
-                f"more than {self.limit} requests in {self.window_s} s (RECAP_API_RATE_LIMIT); retry after {retry} s",
-                headers={"Retry-After": str(retry)},
-            )
+        self._over(count)
+
+    def refuse_spent(self, subject: str) -> None:
+        """429 when the subject has spent its window already, without counting this request (one Redis GET)."""
+        try:
+            count = int(cast("bytes | None", self.client.get(self._key(subject))) or 0)  # a sync client
+        except redis.RedisError as exc:
+            log.warning("%s limit not checked, Redis unreachable: %s", self.kind, exc)
+            return
+        self._over(count + 1)
 
 
 class KeyCache:

@@ -9,10 +9,11 @@ from functools import partial
 from sqlmodel import Session
 
 from inference.longform import LongSummary, summary_fields
-from inference.summarizers import summarize, summarizer
+from inference.summarizers import slice_spent, summarize, summarizer
 from shared.batches import BatchOutcome, BatchStage, run_batch
+from shared.db import calls
 from shared.db import repository as repo
-from shared.lifecycle import complete, load_document
+from shared.lifecycle import complete, sliced_loader
 from shared.stages import Stage
 from shared.states import Tier
 
@@ -22,13 +23,20 @@ def _save(session: Session, job_id: uuid.UUID, done: LongSummary) -> bool:
     repo.save_summary(
         session, job_id=job_id, tier=Tier.LARGE, model=model.name, scores=None, **summary_fields(done)
     )
+    calls.forget(session, job_id=job_id)  # the slices' calls: summaries of its text, no longer needed
     complete(
         session, job_id=job_id, stage=Stage.LARGE, usage=done.usage(model), summary=done.text, tier=Tier.LARGE
     )
     return False  # the last stage: nothing to send on
 
 
-STAGE = BatchStage(Stage.LARGE, load_document, partial(summarize, Tier.LARGE, scores=False), _save)
+STAGE = BatchStage(
+    Stage.LARGE,
+    sliced_loader(Stage.LARGE),
+    partial(summarize, Tier.LARGE, scores=False),
+    _save,
+    sliced=partial(slice_spent, Tier.LARGE),
+)
 
 
 def summarize_large_jobs(job_ids: Sequence[uuid.UUID]) -> BatchOutcome:
@@ -36,4 +44,6 @@ def summarize_large_jobs(job_ids: Sequence[uuid.UUID]) -> BatchOutcome:
 
 
 def summarize_large_job(job_id: uuid.UUID) -> None:
-    summarize_large_jobs([job_id])
+    """One job alone, its slices back to back."""
+    while summarize_large_jobs([job_id]).again:
+        pass

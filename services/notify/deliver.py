@@ -17,7 +17,7 @@ from shared.db import repository as repo
 from shared.db.models import WebhookState, as_utc, utcnow
 from shared.db.session import session_scope
 from shared.errors import InputError
-from shared.webhooks import SIGNATURE_HEADER, check_url, sign
+from shared.webhooks import SIGNATURE_HEADER, pin, sign, standard_headers
 
 log = logging.getLogger(__name__)
 
@@ -45,29 +45,35 @@ def deliver(job_id: uuid.UUID, settings: Settings | None = None) -> WebhookState
     body = view.model_dump_json().encode()
     status: int | None = None
     error: str | None = None
-    permanent = False  # a refused address or an unknown tenant does not get better by waiting
+    permanent = False
     started = time.perf_counter()
     try:
-        # Checked again at delivery: the name may resolve elsewhere now than when the job was submitted.
-        check_url(delivery.url, allow_private=settings.webhook_allow_private)
+        # Checked again at delivery (the name may resolve elsewhere now), and the connection goes to that address.
+        pinned = pin(delivery.url, allow_private=settings.webhook_allow_private)
         if salt is None:
             raise InputError("webhook_tenant_unknown", f"tenant {delivery.tenant!r} has no webhook secret")
         secret = tenants.webhook_secret(settings, delivery.tenant, salt)
-        response = httpx.post(
-            delivery.url,
+        request = httpx.Request(
+            "POST",
+            pinned.url,
             content=body,
             headers={
+                "Host": pinned.host_header,
                 "Content-Type": "application/json",
                 "User-Agent": USER_AGENT,
+                **standard_headers(secret, f"msg_{job_id}", body),  # one id per job: retries share it
                 SIGNATURE_HEADER: sign(secret, body),
                 "Recap-Delivery": f"{job_id}.{delivery.attempt}",
             },
-            timeout=httpx.Timeout(settings.webhook_timeout_s, connect=settings.webhook_connect_timeout_s),
-            follow_redirects=False,  # a redirect could lead to an address the check refused
+            extensions=pinned.extensions,
         )
+        timeout = httpx.Timeout(settings.webhook_timeout_s, connect=settings.webhook_connect_timeout_s)
+        # Redirects are not followed: one could lead to an address the check refused.
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            response = client.send(request)
         status = response.status_code
-    except InputError as exc:
-        error, permanent = f"{exc.code}: {exc.message}", True
+    except InputError as exc:  # a name that does not resolve now may later; a refused one will not get better
+        error, permanent = f"{exc.code}: {exc.message}", exc.code != "webhook_host_unresolved"
     except Exception as exc:  # any failure (httpx.InvalidURL is no HTTPError) is a recorded attempt
         error = f"{type(exc).__name__}: {exc}"
     latency_ms = (time.perf_counter() - started) * 1000

@@ -9,12 +9,13 @@ from functools import partial
 from sqlmodel import Session
 
 from inference.longform import LongSummary, summary_fields
-from inference.summarizers import summarize, summarizer
+from inference.summarizers import slice_spent, summarize, summarizer
 from services.gate.scores import Generated, aggregate
 from shared.batches import BatchOutcome, BatchStage, run_batch
 from shared.config import get_settings
+from shared.db import calls
 from shared.db import repository as repo
-from shared.lifecycle import advance, load_document
+from shared.lifecycle import advance, sliced_loader
 from shared.stages import Stage
 from shared.states import Tier
 
@@ -34,10 +35,17 @@ def _save(session: Session, job_id: uuid.UUID, done: LongSummary) -> bool:
     repo.save_summary(
         session, job_id=job_id, tier=Tier.SMALL, model=model.name, scores=scores, **summary_fields(done)
     )
+    calls.forget(session, job_id=job_id)  # the slices' calls: summaries of its text, no longer needed
     return advance(session, job_id=job_id, stage=Stage.SMALL, usage=done.usage(model))
 
 
-STAGE = BatchStage(Stage.SMALL, load_document, partial(summarize, Tier.SMALL, scores=True), _save)
+STAGE = BatchStage(
+    Stage.SMALL,
+    sliced_loader(Stage.SMALL),
+    partial(summarize, Tier.SMALL, scores=True),
+    _save,
+    sliced=partial(slice_spent, Tier.SMALL),
+)
 
 
 def summarize_jobs(job_ids: Sequence[uuid.UUID]) -> BatchOutcome:
@@ -46,5 +54,8 @@ def summarize_jobs(job_ids: Sequence[uuid.UUID]) -> BatchOutcome:
 
 
 def summarize_job(job_id: uuid.UUID) -> bool:
-    """One job alone; True when the gate stage should be sent it."""
-    return job_id in summarize_jobs([job_id]).forward
+    """One job alone, its slices back to back (what the worker interleaves with other jobs); True when the gate
+    stage should be sent it."""
+    while (outcome := summarize_jobs([job_id])).again:
+        pass
+    return job_id in outcome.forward

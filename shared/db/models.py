@@ -140,6 +140,7 @@ class RunOutcome(StrEnum):
     FAILED = "failed"  # it ended the job with a code
     SUPERSEDED = "superseded"  # a concurrent duplicate moved the job first; its compute is still billed
     INTERRUPTED = "interrupted"  # its process died or hung: seconds as far as known, tokens unknown (0)
+    YIELDED = "yielded"  # a slice of a long job: part of the work (billed), then the job queued again
 
 
 class StageRun(SQLModel, table=True):
@@ -197,6 +198,17 @@ class Outbox(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), index=True)
 
 
+class ModelCall(SQLModel, table=True):
+    """A finished model call of a long job in a model stage, kept between the stage's slices (a visit makes at
+    most RECAP_SLICE_S of new calls, then the job queues again); deleted when the stage saves or the job ends."""
+
+    job_id: uuid.UUID = Field(foreign_key="job.id", primary_key=True, ondelete="CASCADE")
+    stage: str = Field(primary_key=True, max_length=16)
+    key: str = Field(primary_key=True, max_length=64)  # inference/slices.py: call_key
+    generation: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
 class BudgetSpend(SQLModel, table=True):
     """Large-model spend of a scope ("global" or "tenant:<name>") in a period: reservations plus settled costs."""
 
@@ -226,6 +238,9 @@ class Tenant(SQLModel, table=True):
     budget_usd: Decimal | None = Field(default=None, sa_type=Numeric(18, 10))  # large-model budget per period
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # `recap tenants rotate-key`: the key before, accepted until RECAP_API_KEY_GRACE_S after the rotation
+    previous_key_hash: str | None = Field(default=None, max_length=64, index=True)
+    previous_key_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class IdempotencyKey(SQLModel, table=True):

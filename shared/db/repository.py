@@ -127,6 +127,13 @@ def take_job(
     return None if row is None else JobRow(**row._mapping)
 
 
+def release(session: Session, *, job_id: uuid.UUID) -> None:
+    """Lets go of the job's claim (its status stays): a long job between two slices is waiting, not worked on."""
+    session.connection().execute(
+        update(Job).where(col(Job.id) == job_id).values(claimed_by=None, claimed_at=None, updated_at=utcnow())
+    )
+
+
 def get_raw(session: Session, *, job_id: uuid.UUID) -> bytes:
     raw = session.connection().execute(select(Transcript.raw).where(Transcript.job_id == job_id)).scalar()
     if raw is None:
@@ -186,11 +193,7 @@ def open_attempt(
     it is closed `interrupted` with the seconds it is known to have had."""
     rows = (
         session.connection()
-        .execute(
-            select(StageRun.id, StageRun.attempt, StageRun.started_at, StageRun.finished_at).where(
-                col(StageRun.job_id) == job_id, col(StageRun.stage) == stage
-            )
-        )
+        .execute(select(StageRun).where(col(StageRun.job_id) == job_id, col(StageRun.stage) == stage))
         .all()
     )
     now = utcnow()
@@ -198,7 +201,9 @@ def open_attempt(
         if row.finished_at is None:
             close_run(session, run_id=row.id, started_at=row.started_at, outcome=RunOutcome.INTERRUPTED)
     since = since and as_utc(since)
-    deliveries = 1 + sum(1 for row in rows if since is None or as_utc(row.started_at) >= since)
+    # A slice that yielded is progress, not a failed delivery: only the others count against the limit.
+    counted = [row for row in rows if row.outcome != RunOutcome.YIELDED]
+    deliveries = 1 + sum(1 for row in counted if since is None or as_utc(row.started_at) >= since)
     attempt = 1 + max((row.attempt for row in rows), default=0)
     session.connection().execute(
         insert(StageRun),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import httpx
@@ -67,6 +69,12 @@ def test_flower_shows_every_worker_and_its_queue_behind_generated_credentials(
     }
     assert queues == {queue: {queue} for queue in QUEUES}  # one name per worker: node = queue
     assert httpx.get(url, timeout=10).status_code == 401  # not open, not even on loopback
+    metrics = url.replace("/api/workers?refresh=1", "/metrics")
+    assert httpx.get(metrics, timeout=10).status_code == 401  # Flower's own metrics too
+    assert "flower_events_total" in httpx.get(metrics, timeout=10, auth=(user, password)).text
+    # What every user of the machine can read: no process's command line carries the password.
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert "recap.flower" in ps and password not in ps
 
 
 def test_duplicate_stage_messages_leave_one_set_of_rows(
@@ -113,8 +121,6 @@ def test_the_embedded_defaults_need_no_servers(start_stack) -> None:
 
 
 def test_submit_without_a_stack_says_what_to_do(tmp_path) -> None:
-    import subprocess
-    import sys
 
     env = {"PATH": "/usr/bin:/bin", "RECAP_VAR_DIR": str(tmp_path), "HOME": str(tmp_path)}
     meeting = tmp_path / "m.txt"

@@ -289,6 +289,31 @@ def test_a_metadata_part_too_deep_or_a_file_name_too_long_is_422(pg_url, start_a
         )
 
 
+def test_a_row_stored_before_the_depth_check_never_breaks_its_job_or_the_listing(pg_url, start_api) -> None:
+    api = start_api(pg_url)
+    key = api.tenant("acme")["api_key"]
+    deep: dict = {}
+    node = deep
+    for _ in range(900):  # what an older release stored (issue 23): past what any response can render
+        node["x"] = {}
+        node = node["x"]
+    with api.client(key) as client:
+        poisoned, fine = post_turns(client).json(), post_turns(client, metadata={"a": 1}).json()
+        with session_scope(pg_url) as session:
+            job = session.get(Job, uuid.UUID(poisoned["job_id"]))
+            assert job is not None
+            job.meta = deep
+            session.add(job)
+        alone = client.get(f"/v1/jobs/{poisoned['job_id']}")
+        assert alone.status_code == 200 and alone.json()["metadata"] is None
+        listed = client.get("/v1/jobs")
+        assert listed.status_code == 200
+        assert {j["job_id"]: j["metadata"] for j in listed.json()["data"]} == {
+            poisoned["job_id"]: None,
+            fine["job_id"]: {"a": 1},
+        }
+
+
 def test_the_job_list_pages_newest_first_without_repeats(pg_url, start_api) -> None:
     api = start_api(pg_url)
     key = api.tenant("a")["api_key"]

@@ -1,5 +1,5 @@
-"""The README's webhook receiver, run as written (secret and port filled in): it accepts a Recap signature and
-refuses a wrong secret, a changed body and a stale timestamp."""
+"""The README's webhook receiver, run as written (secret and port filled in): it accepts what the notify worker
+signs (Standard Webhooks) and refuses a wrong secret, a changed body and a stale timestamp."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 import httpx
 
 from shared.config import REPO
-from shared.webhooks import sign
+from shared.webhooks import sign, standard_headers
 from tests.e2e.conftest import free_port
 
 SECRET = "whsec_" + "ab" * 32
@@ -18,18 +18,16 @@ SECRET = "whsec_" + "ab" * 32
 
 def readme_receiver() -> str:
     readme = (REPO / "README.md").read_text()
-    after = readme.split("A receiver that verifies the signature and refuses stale timestamps:", 1)[1]
+    after = readme.split("that verifies the signature and refuses timestamps over 5 minutes old:", 1)[1]
     code = after.split("```python\n", 1)[1].split("```", 1)[0]
-    assert len([line for line in code.splitlines() if line.strip()]) <= 12  # a dozen lines, no library
+    assert len([line for line in code.splitlines() if line.strip()]) <= 14  # a dozen lines and the library
     return code
 
 
 def test_the_readme_receiver_verifies_signatures_and_refuses_stale_ones(tmp_path) -> None:
     port = free_port()
     code = (
-        readme_receiver()
-        .replace('b"whsec_..."', repr(SECRET.encode()))
-        .replace('("", 8000)', f'("127.0.0.1", {port})')
+        readme_receiver().replace('"whsec_..."', repr(SECRET)).replace('("", 8000)', f'("127.0.0.1", {port})')
     )
     script = tmp_path / "receiver.py"
     script.write_text(code)
@@ -39,22 +37,21 @@ def test_the_readme_receiver_verifies_signatures_and_refuses_stale_ones(tmp_path
         deadline = time.monotonic() + 10
         body = b'{"job_id": "j1", "status": "done"}'
 
-        def post(header: str, content: bytes = body) -> int:
-            return httpx.post(
-                url, content=content, headers={"Recap-Signature": header}, timeout=5
-            ).status_code
+        def post(headers: dict[str, str], content: bytes = body) -> int:
+            return httpx.post(url, content=content, headers=headers, timeout=5).status_code
 
         while True:
             try:
-                assert post(sign(SECRET, body)) == 204
+                assert post(standard_headers(SECRET, "msg_j1", body)) == 204
                 break
             except httpx.ConnectError:
                 assert time.monotonic() < deadline, "the README's receiver did not start"
                 time.sleep(0.1)
-        assert post(sign("whsec_" + "cd" * 32, body)) == 401  # another secret
-        assert post(sign(SECRET, body), body + b" ") == 401  # a changed body
-        assert post(sign(SECRET, body, at=int(time.time()) - 3600)) == 401  # a replay an hour later
-        assert post("") == 401  # no signature
+        assert post(standard_headers("whsec_" + "cd" * 32, "msg_j1", body)) == 401  # another secret
+        assert post(standard_headers(SECRET, "msg_j1", body), body + b" ") == 401  # a changed body
+        stale = standard_headers(SECRET, "msg_j1", body, at=int(time.time()) - 3600)
+        assert post(stale) == 401  # a replay an hour later
+        assert post({"Recap-Signature": sign(SECRET, body)}) == 401  # no Standard Webhooks headers
     finally:
         proc.terminate()
         proc.wait(timeout=10)

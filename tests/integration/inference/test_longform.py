@@ -4,6 +4,7 @@ import pytest
 
 from inference.backends.hf import TextModel
 from inference.longform import Summarizer
+from inference.slices import Slice
 from shared.config import Settings
 from shared.prompts import SummaryLength
 
@@ -111,3 +112,53 @@ def test_the_compile_setting_reaches_the_workers_model(test_models, configure) -
     # torch.compile wraps lazily (nothing compiles until a call), so this checks the wiring, not a compile.
     assert hasattr(compiled, "_torchdynamo_orig_callable")
     assert not hasattr(plain, "_torchdynamo_orig_callable")
+
+
+class DictMemo:
+    """A memo in memory (the stages keep theirs in the database: shared/db/calls.py)."""
+
+    deferrable = False  # never waits for batch-mates (there are none here)
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict] = {}
+
+    def get(self, key: str) -> dict | None:
+        return self.rows.get(key)
+
+    def put(self, calls: list[tuple[str, dict]]) -> None:
+        self.rows.update(calls)
+
+
+def test_a_long_meeting_in_slices_makes_each_call_once_and_ends_as_it_would_whole(small) -> None:
+    turns = [
+        (
+            ("Ann", "Bo", "Cy")[i % 3],
+            f"Item {i}: we moved the launch review and checked the budget for team {i}.",
+        )
+        for i in range(150)
+    ]
+    tool = summarizer(small)
+    [whole] = tool.summarize([(turns, MEDIUM)], scores=True)
+    memo, visits = DictMemo(), []
+    while not visits or visits[-1].parked:
+        kept = len(memo.rows)
+        # No seconds: each visit makes one batch of new calls (at least one call, so it always progresses).
+        [done] = tool.summarize([(turns, MEDIUM)], scores=True, slices=[Slice(memo, 0)])
+        assert 0 < len(memo.rows) - kept <= tool.tier.batch_size
+        assert done.parked or done.text
+        visits.append(done)
+    assert whole.calls > 2 * tool.tier.batch_size and len(visits) >= whole.calls // tool.tier.batch_size
+    final = visits[-1]
+    assert (final.text, final.calls, final.chunks, final.levels) == (
+        whole.text,
+        whole.calls,
+        whole.chunks,
+        whole.levels,
+    )
+    # The gate reads the same scores (batched with other rows, a call's floats move in the 5th decimal).
+    assert [len(s.margins) for s in final.stats] == [len(s.margins) for s in whole.stats]
+    flat = [m for s in final.stats for m in s.margins]
+    assert flat == pytest.approx([m for s in whole.stats for m in s.margins], abs=1e-4)
+    assert sum(v.input_tokens for v in visits) == whole.input_tokens  # each call made, and billed, once
+    assert sum(v.output_tokens for v in visits) == whole.output_tokens
+    assert all(v.text == "" for v in visits[:-1])

@@ -6,12 +6,14 @@ import json
 from decimal import Decimal
 
 import pytest
+from sqlmodel import select
 
 from services.gate.stage import gate_job
 from services.ingest.stage import ingest_job
 from services.large.stage import summarize_large_job
-from services.small.stage import summarize_job
+from services.small.stage import summarize_job, summarize_jobs
 from shared.db import repository as repo
+from shared.db.models import Job, ModelCall
 from shared.db.session import session_scope
 from shared.lifecycle import claim
 from shared.stages import Stage
@@ -231,7 +233,8 @@ def test_a_long_meeting_is_chunked_by_both_tiers_and_read_whole(pipeline, config
     with session_scope(pipeline) as session:
         scores = repo.get_summary(session, job_id=job_id, tier="small").scores
     assert scores["chunks"] == small.chunks and scores["calls"] == small.calls
-    assert job.stages[1].input_tokens > 20_000  # every chunk call was paid for
+    # Every chunk call was paid for, over however many slices (RECAP_SLICE_S each) the small stage took.
+    assert sum(s.input_tokens for s in job.stages if s.stage == "small") > 20_000
 
 
 @pytest.mark.parametrize(
@@ -374,3 +377,62 @@ def test_a_delivery_taken_for_dead_that_finishes_first_is_the_billed_result(pipe
 
     runs = [(stage, attempt, outcome) for stage, attempt, _, _, _, outcome in rows(pipeline, job_id)["runs"]]
     assert runs == [("ingest", 1, "ok"), ("small", 1, "ok"), ("small", 2, None)]
+
+
+LONG = "\n".join(
+    f"{('Ann', 'Bo', 'Cy')[i % 3]}: Item {i}: we moved the launch review and checked the budget for team {i}."
+    for i in range(150)
+).encode()
+
+
+def test_a_long_job_runs_in_slices_billed_once_and_ends_as_it_would_whole(pipeline, configure) -> None:
+    configure(
+        RECAP_GATE_THRESHOLD="0",
+        RECAP_SMALL_MAX_INPUT_TOKENS="256",
+        RECAP_MAX_DELIVERIES="2",
+        RECAP_SLICE_S="1000",
+    )
+    whole_id, sliced_id = create_job(pipeline, LONG), create_job(pipeline, LONG)
+    assert ingest_job(whole_id) and ingest_job(sliced_id)
+    assert summarize_jobs([whole_id]).forward == [whole_id]  # in one visit
+    configure(RECAP_SLICE_S="0", RECAP_SMALL_BATCH_SIZE="4")  # one batch of new calls per visit
+    visits = 0
+    while (outcome := summarize_jobs([sliced_id])).again == [sliced_id]:
+        visits += 1
+        with session_scope(pipeline) as session:
+            kept = session.exec(select(ModelCall).where(ModelCall.job_id == sliced_id)).all()
+            assert 0 < len(kept) <= 4 * visits
+            assert session.get(Job, sliced_id).claimed_by is None  # waiting in the queue, not worked on
+    # More visits than RECAP_MAX_DELIVERIES: a slice is progress, not a failed delivery.
+    assert outcome.forward == [sliced_id] and visits > 2
+    whole, sliced = view(pipeline, whole_id), view(pipeline, sliced_id)
+    assert sliced.status == whole.status
+    assert rows(pipeline, sliced_id)["summaries"] == rows(pipeline, whole_id)["summaries"]
+    assert [(s.chunks, s.calls) for s in sliced.summaries] == [(s.chunks, s.calls) for s in whole.summaries]
+    small = [s for s in sliced.stages if s.stage == "small"]
+    assert [s.outcome for s in small] == ["yielded"] * visits + ["ok"]
+    [whole_small] = [s for s in whole.stages if s.stage == "small"]
+    assert sum(s.input_tokens for s in small) == whole_small.input_tokens  # each call billed once
+    assert sum(s.output_tokens for s in small) == whole_small.output_tokens
+    assert sliced.cost_usd == pytest.approx(sum(s.cost_usd for s in sliced.stages))
+    with session_scope(pipeline) as session:  # the kept calls (summaries of its text) are gone
+        assert session.exec(select(ModelCall).where(ModelCall.job_id == sliced_id)).all() == []
+
+
+def test_a_resumed_long_job_waits_once_for_the_new_jobs_of_its_batch(pipeline, configure) -> None:
+    configure(
+        RECAP_GATE_THRESHOLD="0",
+        RECAP_SMALL_MAX_INPUT_TOKENS="256",
+        RECAP_SLICE_S="0",
+        RECAP_SMALL_BATCH_SIZE="4",
+    )
+    long_id, first, second = create_job(pipeline, LONG), create_job(pipeline), create_job(pipeline)
+    assert all(ingest_job(job_id) for job_id in (long_id, first, second))
+    assert summarize_jobs([long_id]).again == [long_id]  # its first slice: it has calls kept now
+    waited = summarize_jobs([long_id, first])
+    assert (waited.again, waited.forward) == ([long_id], [first])  # it waited: the new job went alone
+    worked = summarize_jobs([long_id, second])
+    assert (worked.again, worked.forward) == ([long_id], [second])  # not twice in a row: it worked
+    small = [s for s in view(pipeline, long_id).stages if s.stage == "small"]
+    assert [s.outcome for s in small] == ["yielded"] * 3
+    assert [s.input_tokens > 0 for s in small] == [True, False, True]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import time
 
 import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from shared.errors import InputError
-from shared.webhooks import check_url, sign, verify
+from shared.webhooks import check_url, pin, sign, standard_headers, verify
 
 BODY = b'{"job_id": "1", "status": "done"}'
 
@@ -90,3 +93,38 @@ def test_non_http_urls_are_invalid(url: str) -> None:
 
 def test_a_public_address_is_accepted() -> None:
     check_url("https://93.184.215.14:8443/hooks/recap", allow_private=False)  # an IP literal: no DNS needed
+
+
+def test_standard_webhooks_signatures_verify_with_the_reference_library() -> None:
+    secret = "whsec_" + "ab" * 32  # what tenants.webhook_secret gives: hex is valid base64
+    now = int(time.time())
+    headers = standard_headers(secret, "msg_1", BODY, at=now)
+    assert headers["webhook-id"] == "msg_1" and headers["webhook-timestamp"] == str(now)
+    assert Webhook(secret).verify(BODY, headers) == json.loads(BODY)
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "cd" * 32).verify(BODY, headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(BODY + b" ", headers)
+
+
+@pytest.mark.parametrize(
+    ("url", "pinned", "host"),
+    [
+        ("http://93.184.215.14:8080/h?q=1", "http://93.184.215.14:8080/h?q=1", "93.184.215.14:8080"),
+        ("https://u:p@[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/h", None, None),
+    ],
+)
+def test_pinning_keeps_path_query_and_credentials(url: str, pinned: str | None, host: str | None) -> None:
+    request = pin(url, allow_private=False)
+    if pinned is not None:
+        assert str(request.url) == pinned and request.host_header == host and request.extensions == {}
+    else:
+        assert request.url.host == "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
+        assert request.url.userinfo == b"u:p" and request.url.path == "/h"
+        assert request.extensions == {"sni_hostname": "2606:2800:21f:cb07:6820:80da:af6b:8b2c"}
+
+
+def test_a_name_that_does_not_resolve_has_its_own_code() -> None:
+    with pytest.raises(InputError) as refused:
+        check_url("http://no-such-host.invalid/h", allow_private=False)
+    assert refused.value.code == "webhook_host_unresolved"

@@ -3,7 +3,9 @@ backoff until delivered, given up past its window, refused for an internal addre
 
 from __future__ import annotations
 
+import base64
 import json
+import socket
 import time
 import uuid
 from datetime import timedelta
@@ -11,6 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 from sqlmodel import col
+from standardwebhooks import Webhook
 
 from services.notify.deliver import deliver
 from services.sweeper.sweep import erase_expired
@@ -119,6 +122,54 @@ def test_a_stored_url_no_request_can_carry_ends_failed_with_its_attempt(webhooks
     assert view is not None and view.webhook is not None
     [attempt] = view.webhook.attempts
     assert attempt.status_code is None and "webhook_url_invalid" in (attempt.error or "")
+
+
+class Resolver:
+    """DNS for one made-up name, answering from a list in turn (what a rebinding attacker's server does)."""
+
+    def __init__(self, name: str, answers: list[str]) -> None:
+        self.name, self.answers, self.real = name, answers, socket.getaddrinfo
+
+    def __call__(self, host: str, port: object, *args: object, **kwargs: object) -> object:
+        if host != self.name:
+            return self.real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+        ip = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_check_never_reaches_it(
+    webhooks, configure, monkeypatch
+) -> None:
+    url, _ = webhooks
+    configure(RECAP_WEBHOOK_ALLOW_PRIVATE="false", RECAP_WEBHOOK_CONNECT_TIMEOUT_S="0.5")
+    with Receiver() as receiver:
+        port = receiver.url.rsplit(":", 1)[1]
+        job_id = ended_job(url, f"http://rebind.recap.test:{port}/hook")
+        # Public to the check, loopback to any later lookup: the connection must go where the check looked.
+        monkeypatch.setattr(socket, "getaddrinfo", Resolver("rebind.recap.test", ["1.1.1.1", "127.0.0.1"]))
+        assert deliver(job_id) is WebhookState.PENDING
+        assert receiver.received == []
+    with session_scope(url) as session:
+        view = repo.job_view(session, job_id=job_id)
+    assert view is not None and view.webhook is not None
+    [attempt] = view.webhook.attempts
+    assert attempt.status_code is None and attempt.error
+
+
+def test_the_pinned_request_keeps_the_name_in_host_and_carries_both_signatures(webhooks, monkeypatch) -> None:
+    url, secret = webhooks
+    monkeypatch.setattr(socket, "getaddrinfo", Resolver("hooks.recap.test", ["127.0.0.1"]))
+    with Receiver() as receiver:
+        port = receiver.url.rsplit(":", 1)[1]
+        job_id = ended_job(url, f"http://user:pw@hooks.recap.test:{port}/hook?token=t")
+        assert deliver(job_id) is WebhookState.DELIVERED
+        [request] = receiver.received
+    assert request.path == "/hook?token=t"
+    assert request.headers["Host"] == f"hooks.recap.test:{port}"
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"user:pw").decode()
+    assert Webhook(secret).verify(request.body, request.headers)["job_id"] == str(job_id)
+    assert request.headers["webhook-id"] == f"msg_{job_id}"
+    assert verify(secret, request.body, request.headers[SIGNATURE_HEADER])
 
 
 def test_a_job_without_a_webhook_is_never_delivered(webhooks) -> None:
