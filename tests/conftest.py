@@ -99,10 +99,16 @@ def test_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     )
 
 
+NO_SLICES = "1000000"  # RECAP_SLICE_S: longer than any test's job
+
+
 @pytest.fixture(autouse=True)
-def _no_calibrated_gate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A gate file a developer calibrated in this checkout (var/gate.json) must not steer the tests."""
+def _steady_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gate file a developer calibrated in this checkout (var/gate.json) must not steer the tests. Slicing long
+    jobs follows the clock (a busy machine makes more visits), so a test counting a stage's rows would pass or
+    fail by timing: only the tests of slicing slice (they set RECAP_SLICE_S)."""
     monkeypatch.setenv("RECAP_GATE_FILE", str(tmp_path_factory.mktemp("gate") / "gate.json"))
+    monkeypatch.setenv("RECAP_SLICE_S", NO_SLICES)
     get_settings.cache_clear()
 
 

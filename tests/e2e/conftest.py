@@ -17,6 +17,7 @@ import pytest
 from shared.celery_app import create_app
 from shared.config import Settings
 from shared.stages import QUEUES
+from tests.conftest import NO_SLICES
 
 RECAP = [sys.executable, "-m", "recap.cli"]
 
@@ -97,6 +98,7 @@ def stack_env(var: Path, models: tuple[Path, Path], **env: str) -> dict[str, str
             "RECAP_DEVICE": "cpu",
             "RECAP_TORCH_THREADS": "1",
             "RECAP_LOG_LEVEL": "WARNING",
+            "RECAP_SLICE_S": NO_SLICES,  # by the clock: only the tests of slicing slice
         }
         | env
     )
