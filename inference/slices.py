@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from inference.backends.base import Generation
@@ -41,7 +41,7 @@ class Slice:
     memo: Memo
     seconds: float
     made: int = 0
-    ends: float = field(default_factory=lambda: float("inf"))
+    ends: float = float("inf")  # start() sets it
     last_call_s: float = 0.0  # how long its last generate() took: the next one would take about as long
 
     def start(self) -> None:

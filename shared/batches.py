@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from shared import deadline
 from shared.config import get_settings
+from shared.db import calls
 from shared.db.session import session_scope
 from shared.errors import JobError, stage_timeout
 from shared.lifecycle import Load, claim, end_job, job_errors, park
@@ -114,7 +115,9 @@ def _work(spec: BatchStage[In, Out], claimed: list[tuple[uuid.UUID, In]], outcom
                 if (spent := spec.sliced(result)) is not None:
                     park(session, job_id=job_id, stage=spec.stage, usage=spent)
                     outcome.again.append(job_id)
-                elif spec.save(session, job_id, result):
-                    outcome.forward.append(job_id)
+                else:  # its earlier slices' calls (summaries of its text) go with the result's transaction
+                    calls.forget(session, job_id=job_id)
+                    if spec.save(session, job_id, result):
+                        outcome.forward.append(job_id)
         except OperationalError:
             outcome.retry.append(job_id)

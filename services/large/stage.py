@@ -11,7 +11,6 @@ from sqlmodel import Session
 from inference.longform import LongSummary, summary_fields
 from inference.summarizers import slice_spent, summarize, summarizer
 from shared.batches import BatchOutcome, BatchStage, run_batch
-from shared.db import calls
 from shared.db import repository as repo
 from shared.lifecycle import complete, sliced_loader
 from shared.stages import Stage
@@ -23,7 +22,6 @@ def _save(session: Session, job_id: uuid.UUID, done: LongSummary) -> bool:
     repo.save_summary(
         session, job_id=job_id, tier=Tier.LARGE, model=model.name, scores=None, **summary_fields(done)
     )
-    calls.forget(session, job_id=job_id)  # the slices' calls: summaries of its text, no longer needed
     complete(
         session, job_id=job_id, stage=Stage.LARGE, usage=done.usage(model), summary=done.text, tier=Tier.LARGE
     )

@@ -13,7 +13,6 @@ from inference.summarizers import slice_spent, summarize, summarizer
 from services.gate.scores import Generated, aggregate
 from shared.batches import BatchOutcome, BatchStage, run_batch
 from shared.config import get_settings
-from shared.db import calls
 from shared.db import repository as repo
 from shared.lifecycle import advance, sliced_loader
 from shared.stages import Stage
@@ -35,7 +34,6 @@ def _save(session: Session, job_id: uuid.UUID, done: LongSummary) -> bool:
     repo.save_summary(
         session, job_id=job_id, tier=Tier.SMALL, model=model.name, scores=scores, **summary_fields(done)
     )
-    calls.forget(session, job_id=job_id)  # the slices' calls: summaries of its text, no longer needed
     return advance(session, job_id=job_id, stage=Stage.SMALL, usage=done.usage(model))
 
 
