@@ -16,6 +16,7 @@ SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f\u061f\u06d4])\s+")
 # pieces counted apart; counting it keeps every chunk within its budget.
 JOIN_TOKENS = 1
 RECUT_TOKENS = 4
+BLOCK_TURNS = 256  # turns tokenized at a time by plan_chunks
 
 
 class Tokenizer(Protocol):
@@ -42,7 +43,8 @@ class Chunk:
 @dataclass(frozen=True)
 class ChunkPlan:
     chunks: list[Chunk]
-    total_tokens: int  # of the whole document
+    # Of the whole document; past what `max_chunks` can reach, estimated from its length in characters.
+    total_tokens: int
     unseen_tokens: int  # in no chunk: only when `max_chunks` cut the plan short
 
     @property
@@ -95,6 +97,40 @@ def units_of(turns: Sequence[tuple[str | None, str]], *, budget: int, tokenizer:
         else:
             units.extend(_pieces(label, text, budget, tokenizer))
     return units
+
+
+def plan_chunks(
+    turns: Sequence[tuple[str | None, str]],
+    *,
+    budget: int,
+    overlap: int,
+    max_chunks: int,
+    tokenizer: Tokenizer,
+) -> ChunkPlan:
+    """`pack(units_of(turns))`, tokenizing only as far as `max_chunks` chunks can reach.
+
+    A transcript far past the cap (megabytes) would otherwise cost seconds of tokenizing text no chunk holds; the
+    chunks are the same either way, and the unread rest's tokens are estimated at the read part's tokens per char.
+    """
+    reach = budget * max_chunks  # the chunks hold at most this many distinct tokens
+    units: list[Unit] = []
+    read = tokens = chars = 0
+    while read < len(turns) and tokens <= reach:
+        block = turns[read : read + BLOCK_TURNS]
+        found = units_of(block, budget=budget, tokenizer=tokenizer)
+        units.extend(found)
+        tokens += sum(u.tokens for u in found)
+        chars += _chars(block)
+        read += len(block)
+    plan = pack(units, budget=budget, overlap=overlap, max_chunks=max_chunks)
+    if read == len(turns):
+        return plan
+    rest = round(_chars(turns[read:]) * tokens / max(chars, 1))
+    return ChunkPlan(plan.chunks, plan.total_tokens + rest, plan.unseen_tokens + rest)
+
+
+def _chars(turns: Sequence[tuple[str | None, str]]) -> int:
+    return sum(len(speaker or "") + len(text) for speaker, text in turns)
 
 
 def pack(units: Sequence[Unit], *, budget: int, overlap: int, max_chunks: int) -> ChunkPlan:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference.backends.base import Backend, Generation, share_seconds
-from inference.chunking import ChunkPlan, pack, units_of
+from inference.chunking import ChunkPlan, pack, plan_chunks, units_of
 from inference.slices import Slice, call_key
 from inference.stats import TokenStats
 from shared.errors import JobError
@@ -104,9 +104,12 @@ class Summarizer:
         key = hashlib.sha256(json.dumps(list(turns)).encode()).hexdigest()
         plan = self._plans.pop(key, None)
         if plan is None:
-            units = units_of(turns, budget=self.budget, tokenizer=self.model)
-            plan = pack(
-                units, budget=self.budget, overlap=self.tier.overlap_tokens, max_chunks=self.tier.max_chunks
+            plan = plan_chunks(
+                turns,
+                budget=self.budget,
+                overlap=self.tier.overlap_tokens,
+                max_chunks=self.tier.max_chunks,
+                tokenizer=self.model,
             )
         if len(plan.chunks) > 1:  # one chunk: nothing worth keeping
             self._plans[key] = plan

@@ -2,7 +2,7 @@
 
 import pytest
 
-from inference.chunking import pack, units_of
+from inference.chunking import pack, plan_chunks, units_of
 
 
 class Words:
@@ -77,3 +77,32 @@ def test_max_chunks_leaves_the_rest_unread_and_says_how_much() -> None:
     _, result = plan(turns, budget=20, max_chunks=4)
     assert len(result.chunks) == 4
     assert result.truncation_ratio == pytest.approx(6 / 10)
+
+
+class Counting(Words):
+    """Words, remembering how many turns it was asked to count."""
+
+    def __init__(self) -> None:
+        self.counted = 0
+
+    def count(self, texts):
+        self.counted += len(texts)
+        return super().count(texts)
+
+
+def test_a_transcript_past_the_chunk_cap_is_tokenized_only_as_far_as_the_chunks_reach() -> None:
+    turns = [(f"S{i % 3}", f"item {i} we ship the export on friday") for i in range(5000)]  # 10 words each
+    tokenizer = Counting()
+    lazy = plan_chunks(turns, budget=40, overlap=10, max_chunks=20, tokenizer=tokenizer)
+    units, whole = plan(turns, budget=40, overlap=10, max_chunks=20)
+    assert [c.text for c in lazy.chunks] == [c.text for c in whole.chunks]
+    assert tokenizer.counted < len(turns) // 4  # 20 chunks of 40 tokens reach about 100 of the 5,000 turns
+    assert lazy.total_tokens == pytest.approx(whole.total_tokens, rel=0.05)  # the unread rest is estimated
+    assert lazy.truncation_ratio == pytest.approx(whole.truncation_ratio, rel=0.01)
+
+
+def test_a_transcript_within_the_cap_is_planned_exactly_as_a_whole() -> None:
+    turns = [(f"S{i % 3}", f"item {i} we ship on friday") for i in range(300)]
+    lazy = plan_chunks(turns, budget=40, overlap=10, max_chunks=1000, tokenizer=Words())
+    _, whole = plan(turns, budget=40, overlap=10, max_chunks=1000)
+    assert lazy == whole
