@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models demo test lint fmt up down local migrate clean eval-real
+.PHONY: install models demo test lint fmt up down local migrate clean eval-real tune
 
 install: $(STAMP)
 
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q -e '.[model,llamacpp,eval,dev]'
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q -e '.[model,llamacpp,tune,eval,dev]'
 	$(MAKE) $(COMPOSE_SCHEMA)
 	touch $@
 
@@ -48,10 +48,21 @@ eval-real: models
 	$(EVAL_REAL) $(BIN)/recap eval --data $(TEAM_DATA)/qmsum/dev.jsonl --domain product --half second \
 	  --second-reference $(TEAM_DATA)/ami/ami_abstracts.jsonl --budget 0.01 --out bench/results --name cascade_real
 
-# The suite runs the real small model; the large one (1.1 GB) belongs to the benchmarks.
+# The small tier fine-tuned on the team folder's training meetings (README, "Fine-tuning the small tier"): LoRA on
+# the bundled SmolLM2's dequantized weights, exported for llama.cpp into var/models/tuned/$(TUNE_NAME). Resumable:
+# a rerun after a kill goes on from the last checkpoint. TUNE_ARGS adds options (`recap tune --help`).
+TUNE_NAME ?= smollm2-meetings
+TUNE_ARGS ?=
+tune: models
+	$(BIN)/recap tune data
+	$(BIN)/recap tune --name $(TUNE_NAME) --base bundled:smollm2-135m-instruct --max-tokens 768 $(TUNE_ARGS)
+
+# The suite runs the real small model; the large one (1.1 GB) belongs to the benchmarks. Two xdist workers: the
+# tests that start `recap up` one after another on one, the in-process tests on both (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: install lint
 	$(BIN)/recap models install smollm2-135m-instruct
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check .

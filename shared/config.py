@@ -16,6 +16,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from shared import tuned
 from shared.bounds import Bounds
 from shared.costs import DEFAULT_PRICES, Price
 from shared.model_kinds import BackendKind, GenerationOptions, resolve_kind
@@ -313,6 +314,7 @@ class Settings(Bounds):
     def tier(self, tier: Tier) -> TierSettings:
         model = self.small_model if tier == "small" else self.large_model
         key: SecretStr | None = getattr(self, f"{tier}_api_key")
+        defaults = tuned.base_of(model, self.models_path)  # a tuned model is read and decoded as its base
         return TierSettings(
             model=model,
             backend=self.backend_kind(tier),
@@ -324,8 +326,8 @@ class Settings(Bounds):
             max_chunks=self.max_chunks,
             batch_size=getattr(self, f"{tier}_batch_size"),
             min_new_tokens=self.min_new_tokens,
-            options=self.generation.get(model, GenerationOptions()),
-            prompts=PROMPTS[self.prompts.get(model, "plain")],
+            options=self.generation.get(model) or self.generation.get(defaults, GenerationOptions()),
+            prompts=PROMPTS[self.prompts.get(model) or self.prompts.get(defaults, "plain")],
             base_url=getattr(self, f"{tier}_base_url"),
             api_key=key.get_secret_value() if key else None,
             tokenizer=getattr(self, f"{tier}_tokenizer"),

@@ -25,7 +25,7 @@ PROVIDES: dict[BackendKind, frozenset[str]] = {
 
 
 def is_gguf(spec: str) -> bool:
-    return spec.startswith("bundled:") or spec.lower().endswith(".gguf")
+    return spec.startswith(("bundled:", "tuned:")) or spec.lower().endswith(".gguf")
 
 
 def llamacpp_installed() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,40 @@ from shared.db.migrate import upgrade
 TEAM = Settings().team_dir  # RECAP_TEAM_DIR, else ../shared beside the checkout
 IN_CI = os.environ.get("CI") == "true"
 PG_URL = os.environ.get("RECAP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("RECAP_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+# One Redis database per xdist worker (gw0 -> 9, gw1 -> 10): tests flush theirs between them.
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+REDIS_URL = os.environ.get("RECAP_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{9 + WORKER}")
+STACKS = ("e2e", "faults")  # test folders whose tests start `recap up`: one such test at a time (xdist_group)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller (or a run without xdist): workers inherit it
+        os.environ["RECAP_TEST_NOTES"] = str(Path(tempfile.mkdtemp(prefix="recap-notes-")) / "notes.txt")
+
+
+def note(line: str) -> None:
+    """A line for the end of the run (the fault suite's one per scenario). A file, not a list: under xdist the
+    tests run in the workers and the summary is printed by the controller."""
+    with Path(os.environ["RECAP_TEST_NOTES"]).open("a") as notes:
+        notes.write(line + "\n")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    notes = Path(os.environ["RECAP_TEST_NOTES"])
+    if notes.is_file():
+        terminalreporter.section("fault suite")
+        for line in notes.read_text().splitlines():
+            terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n 2 --dist loadgroup` (make test) the stacks run one after another on one worker while the
+    other worker takes the in-process tests: a stack is several processes, and two at once on two cores would
+    only slow both."""
+    for item in items:
+        if item.path.relative_to(Path(__file__).parent).parts[0] in STACKS:
+            item.add_marker(pytest.mark.xdist_group("stacks"))
 
 
 def need(ok: bool, reason: str) -> None:

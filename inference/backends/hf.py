@@ -100,6 +100,12 @@ class HFTokens:
         return [str(self.tokenizer.decode(ids[i : i + budget])) for i in range(0, len(ids), budget)]
 
 
+def _merged(model: PreTrainedModel, adapter: str) -> PreTrainedModel:
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, adapter).merge_and_unload()  # type: ignore[no-any-return]
+
+
 class TextModel(HFTokens):
     kind = BackendKind.TRANSFORMERS
 
@@ -130,6 +136,7 @@ class TextModel(HFTokens):
         threads: int | None = None,
         compile: bool = False,
         options: GenerationOptions | None = None,
+        adapter: str | None = None,  # a tuned model's peft adapter folder, merged into the base
     ) -> TextModel:
         """Loads `source` (hub id, local folder or .gguf file; default `name`); ModelLoadError says why not."""
         if threads:
@@ -142,6 +149,8 @@ class TextModel(HFTokens):
             tokenizer = HFTokens.from_source(source).tokenizer
             auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
             model = auto.from_pretrained(folder, dtype=pick_dtype(device), **gguf).to(device)  # type: ignore[arg-type]  # transformers' .to wrapper is mistyped
+            if adapter:
+                model = _merged(model, adapter)
             model.eval()
         except (OSError, ValueError) as exc:
             raise ModelLoadError(

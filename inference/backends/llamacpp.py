@@ -61,6 +61,7 @@ class LlamaCppBackend:
         n_ctx: int,
         threads: int | None = None,
         options: GenerationOptions | None = None,
+        lora_path: str | None = None,  # a tuned model's adapter, applied to the base at load time
     ) -> LlamaCppBackend:
         try:
             from llama_cpp import Llama
@@ -72,6 +73,7 @@ class LlamaCppBackend:
         try:
             llm = Llama(
                 model_path=path,
+                lora_path=lora_path,
                 n_ctx=n_ctx,
                 n_batch=512,
                 n_threads=threads or os.cpu_count(),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from inference.backends import bundled
 from inference.backends.base import Backend
+from shared import tuned
 from shared.config import Settings
 from shared.errors import ModelLoadError
 from shared.model_kinds import BackendKind, GenerationOptions
@@ -62,13 +63,41 @@ def spec_for(settings: Settings, tier: Tier) -> BackendSpec:
 
 
 def source_of(name: str, models_dir: Path) -> str:
-    """Where a model spec's files are: a `bundled:` name becomes its installed file."""
+    """Where a model spec's files are: a `bundled:` name becomes its installed file, a `tuned:` one its base's."""
+    if name.startswith(tuned.PREFIX):
+        found = _tuned(name, models_dir)
+        if found.method == "full":  # the tuned model is the whole model: its own file (llama.cpp) or folder
+            return str(found.gguf or found.adapter)
+        return source_of(found.base, models_dir)
     if not name.startswith(bundled.PREFIX):
         return name
     try:
         return str(bundled.model_path(name, models_dir))
     except bundled.BundleError as exc:
         raise ModelLoadError("model_unavailable", str(exc)) from exc
+
+
+def _tuned(name: str, models_dir: Path) -> tuned.TunedModel:
+    try:
+        return tuned.find(name, models_dir)
+    except tuned.TunedModelMissing as exc:
+        raise ModelLoadError("model_unavailable", str(exc)) from exc
+
+
+def adapter_of(spec: BackendSpec) -> str | None:
+    """A tuned model's adapter, in the form the spec's engine loads (None: not a tuned model)."""
+    if not spec.name.startswith(tuned.PREFIX):
+        return None
+    found = _tuned(spec.name, spec.models_dir)
+    if found.method == "full":
+        return None  # nothing to apply: the source is the tuned model
+    path = found.gguf if spec.kind is BackendKind.LLAMACPP else found.adapter
+    if path is None:
+        form = "a GGUF adapter" if spec.kind is BackendKind.LLAMACPP else "a peft adapter folder"
+        raise ModelLoadError(
+            "model_unavailable", f"{spec.name} in {found.folder} has no {form} for {spec.kind}"
+        )
+    return str(path)
 
 
 @lru_cache(maxsize=4)
@@ -107,7 +136,12 @@ def load(spec: BackendSpec) -> Backend:
                 "model_unavailable", f"the llamacpp backend needs a .gguf file; {spec.name!r} is not one"
             )
         return LlamaCppBackend.load(
-            spec.name, source, n_ctx=spec.n_ctx, threads=spec.threads, options=spec.options
+            spec.name,
+            source,
+            n_ctx=spec.n_ctx,
+            threads=spec.threads,
+            options=spec.options,
+            lora_path=adapter_of(spec),
         )
     from inference.backends.hf import TextModel
 
@@ -118,4 +152,5 @@ def load(spec: BackendSpec) -> Backend:
         threads=spec.threads,
         compile=spec.compile,
         options=spec.options,
+        adapter=adapter_of(spec),
     )

