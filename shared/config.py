@@ -327,11 +327,15 @@ class Settings(Bounds):
             batch_size=getattr(self, f"{tier}_batch_size"),
             min_new_tokens=self.min_new_tokens,
             options=self.generation.get(model) or self.generation.get(defaults, GenerationOptions()),
-            prompts=PROMPTS[self.prompts.get(model) or self.prompts.get(defaults, "plain")],
+            prompts=PROMPTS[self.prompt_style(model)],
             base_url=getattr(self, f"{tier}_base_url"),
             api_key=key.get_secret_value() if key else None,
             tokenizer=getattr(self, f"{tier}_tokenizer"),
         )
+
+    def prompt_style(self, model: str) -> str:
+        """The prompt style a model is shown (a tuned model: its base's, the one it was trained in)."""
+        return self.prompts.get(model) or self.prompts.get(tuned.base_of(model, self.models_path), "plain")
 
     def price_for(self, model: str, device: str) -> Price:
         """The unit price of a model, else of the device type it ran on."""

@@ -52,7 +52,7 @@ def _one(method: str, bench: TuneBench) -> dict[str, Any]:
     config = TuneConfig(
         method="lora" if method == "lora" else "full", grad_accum=bench.grad_accum, warmup_steps=0
     )
-    prompts = PROMPTS[settings.prompts.get(BASE, "plain")]
+    prompts = PROMPTS[settings.prompt_style(BASE)]
     rows, _ = encode(read(bench.data), model, prompts, max_tokens=100_000)
     long = [r for r in rows if len(r.input_ids) >= bench.tokens][: (bench.steps + 1) * bench.grad_accum]
     cut = [Encoded(r.input_ids[-bench.tokens :], r.labels[-bench.tokens :]) for r in long]

@@ -6,7 +6,6 @@ The result goes to `<out>/<name>/`: the adapter (or model), the last checkpoint 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,11 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from inference.backends.hf import TextModel
 from inference.backends.load import source_of
+from recap.call_cache import file_sha256
 from recap.tuning.data import read
 from recap.tuning.export import llama_sources, lora_to_gguf, model_to_gguf
-from recap.tuning.train import Encoded, State, TuneConfig, encode, save_result, train, trainable
+from recap.tuning.train import State, TuneConfig, encode, save_result, train, trainable
 from shared.config import Settings
-from shared.states import Tier
+from shared.prompts import PROMPTS
 
 
 @dataclass(frozen=True)
@@ -30,16 +30,7 @@ class TuneJob:
     base: str  # a model spec: bundled:..., a folder or a .gguf file
     data: Path  # `recap tune data`'s JSONL
     out: Path  # the tuned models' folder (var/models/tuned)
-    tier: Tier = Tier.SMALL  # whose prompt style the examples are shown in
     device: str = "cpu"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _progress(console: Console) -> Progress:
@@ -59,8 +50,8 @@ def tune(job: TuneJob, config: TuneConfig, settings: Settings, console: Console)
     source = source_of(job.base, settings.models_path)
     model = TextModel.load(job.base, source=source, device=job.device, threads=config.threads)
     examples = read(job.data)
-    prompts = settings.tier(job.tier).prompts
-    rows, too_long = encode(examples, model, prompts, config.max_tokens)
+    style = settings.prompt_style(job.base)  # the style `tuned:<name>` will be shown in: its base's
+    rows, too_long = encode(examples, model, PROMPTS[style], config.max_tokens)
     console.print(f"{len(rows)} examples ({too_long} over {config.max_tokens} tokens left out)")
     module = trainable(model.model, config)
     with _progress(console) as bar:
@@ -80,16 +71,8 @@ def tune(job: TuneJob, config: TuneConfig, settings: Settings, console: Console)
         )
     result = save_result(module, folder)
     gguf = export(model, result, folder, settings.var_dir)
-    manifest = describe(
-        job, config, state, rows, too_long, examples_ids=[e.id for e in examples], source=source
-    )
-    manifest |= {
-        "method": config.method,
-        "result": result.name,
-        "gguf": gguf.name,
-        "gguf_sha256": sha256_of(gguf),
-    }
-    manifest["files"] = {p.name: sha256_of(p) for p in sorted(result.iterdir()) if p.is_file()}
+    trained = Trained(state, len(rows), too_long, [e.id for e in examples], style, result, gguf)
+    manifest = describe(job, config, trained, source=source)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -109,26 +92,35 @@ def export(model: TextModel, result: Path, folder: Path, var_dir: Path) -> Path:
     return lora_to_gguf(result, base_config, folder / "adapter.gguf", sources)
 
 
-def describe(
-    job: TuneJob,
-    config: TuneConfig,
-    state: State,
-    rows: list[Encoded],
-    too_long: int,
-    *,
-    examples_ids: list[str],
-    source: str,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Trained:
+    """What a run produced, for its manifest."""
+
+    state: State
+    examples: int
+    too_long: int
+    ids: list[str]
+    prompt_style: str
+    result: Path  # the adapter's (or model's) folder
+    gguf: Path
+
+
+def describe(job: TuneJob, config: TuneConfig, trained: Trained, *, source: str) -> dict[str, Any]:
     base_file = Path(source)
     return {
         "name": job.name,
         "base": job.base,
-        "base_sha256": sha256_of(base_file) if base_file.is_file() else None,
-        "tier": job.tier.value,
+        "base_sha256": file_sha256(base_file) if base_file.is_file() else None,
+        "prompt_style": trained.prompt_style,
         "data": str(job.data),
-        "data_sha256": sha256_of(job.data),
-        "examples": {"trained": len(rows), "too_long": too_long, "ids": examples_ids},
+        "data_sha256": file_sha256(job.data),
+        "examples": {"trained": trained.examples, "too_long": trained.too_long, "ids": trained.ids},
+        "method": config.method,
         "settings": asdict(config),
-        "steps": state.step,
-        "loss_curve": [round(loss, 5) for loss in state.losses],
+        "steps": trained.state.step,
+        "loss_curve": [round(loss, 5) for loss in trained.state.losses],
+        "result": trained.result.name,
+        "files": {p.name: file_sha256(p) for p in sorted(trained.result.iterdir()) if p.is_file()},
+        "gguf": trained.gguf.name,
+        "gguf_sha256": file_sha256(trained.gguf),
     }

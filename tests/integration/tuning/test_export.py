@@ -12,8 +12,9 @@ import pytest
 from rich.console import Console
 
 from inference.backends.load import load, spec_for
+from recap.call_cache import file_sha256
 from recap.tuning.data import Example, write
-from recap.tuning.run import TuneJob, sha256_of, tune
+from recap.tuning.run import TuneJob, tune
 from recap.tuning.train import TuneConfig
 from shared.config import get_settings
 from shared.errors import ModelLoadError
@@ -56,8 +57,8 @@ def test_the_manifest_names_the_base_the_data_and_the_file(tuned, smollm2: Path)
     spec, manifest = tuned
     folder = get_settings().models_path / "tuned" / spec.removeprefix("tuned:")
     assert json.loads((folder / "manifest.json").read_text()) == manifest
-    assert manifest["base"] == BASE and manifest["base_sha256"] == sha256_of(smollm2)
-    assert manifest["gguf"] == "adapter.gguf" and manifest["gguf_sha256"] == sha256_of(
+    assert manifest["base"] == BASE and manifest["base_sha256"] == file_sha256(smollm2)
+    assert manifest["gguf"] == "adapter.gguf" and manifest["gguf_sha256"] == file_sha256(
         folder / "adapter.gguf"
     )
     assert manifest["steps"] == 6 and manifest["loss_curve"][-1] < manifest["loss_curve"][0] / 2

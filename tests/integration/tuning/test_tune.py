@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from inference.backends.hf import TextModel
+from recap.call_cache import file_sha256
 from recap.testmodels import Shape, init_test_models
 from recap.tuning.data import Example, write
-from recap.tuning.run import TuneJob, sha256_of, tune
+from recap.tuning.run import TuneJob, tune
 from recap.tuning.train import TuneConfig, encode, train, trainable
 from shared.config import Settings
 from shared.prompts import TOPICS
-from shared.states import Tier
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -100,8 +100,10 @@ def test_only_the_target_is_learned_from(causal: Path) -> None:
 def test_tune_writes_the_adapter_and_a_manifest_that_names_its_inputs(causal: Path, tmp_path: Path) -> None:
     data = tmp_path / "data.jsonl"
     write(_examples(), data)
-    job = TuneJob("t1", str(causal), data, tmp_path / "tuned", tier=Tier.SMALL)
-    settings = Settings(small_model=str(causal), prompts={str(causal): "topics"})
+    job = TuneJob("t1", str(causal), data, tmp_path / "tuned")
+    # The small tier names another model: the examples are shown in the style of the base being trained,
+    # the one `tuned:t1` will be prompted in.
+    settings = Settings(small_model="bundled:qwen2.5-coder-1.5b-instruct", prompts={str(causal): "topics"})
     from rich.console import Console
 
     manifest = tune(job, TuneConfig(max_steps=3, checkpoint_every=2), settings, Console(quiet=True))
@@ -109,9 +111,10 @@ def test_tune_writes_the_adapter_and_a_manifest_that_names_its_inputs(causal: Pa
     saved = json.loads((folder / "manifest.json").read_text())
     assert saved == manifest
     assert saved["steps"] == 3 and len(saved["loss_curve"]) == 3
-    assert saved["data_sha256"] == sha256_of(data)
+    assert saved["prompt_style"] == "topics"
+    assert saved["data_sha256"] == file_sha256(data)
     assert saved["examples"]["ids"] == ["ex0", "ex1", "ex2", "ex3"]
     assert saved["settings"]["seed"] == 0 and saved["settings"]["method"] == "lora"
-    assert saved["files"]["adapter_model.safetensors"] == sha256_of(
+    assert saved["files"]["adapter_model.safetensors"] == file_sha256(
         folder / "adapter/adapter_model.safetensors"
     )
