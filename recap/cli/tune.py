@@ -1,4 +1,5 @@
-"""`recap tune`: fine-tune a tier's model; `recap tune data`: build its training examples from the team folder."""
+"""`recap tune`: fine-tune a tier's model; `recap tune data`: build its training examples from the team folder;
+`recap tune segments`: the held-out segment-level evaluation set."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from shared.errors import InputError
 tune_app = typer.Typer(help="Fine-tune a tier's model (`recap tune --help`).")
 app.add_typer(tune_app, name="tune")
 DATA = Path("var/tune/data.jsonl")
+SEGMENTS = Path("var/tune/segments_val.jsonl")
 
 
 @tune_app.command("data")
@@ -30,6 +32,49 @@ def data(
         raise typer.Exit(1) from exc
     digest = write(examples, out)
     console.print(f"{len(examples)} examples from training meetings only -> {out} (sha256 {digest[:16]}...)")
+
+
+@tune_app.command("segments")
+def segments(
+    out: Annotated[Path, typer.Option(help="Where the items go (JSONL, read by `recap eval`).")] = SEGMENTS,
+    max_words: Annotated[int, typer.Option(min=1, help="Longest item kept (transcript words).")] = 1200,
+) -> None:
+    """The segment-level evaluation set, from the team folder's validation meetings only."""
+    from recap.tuning import segments as segment_set
+
+    try:
+        items = segment_set.build(get_settings().team_dir / "data", max_words=max_words)
+    except InputError as exc:
+        console.print(f"[red]{exc.code}[/]: {exc.message}")
+        raise typer.Exit(1) from exc
+    segment_set.write(items, out)
+    console.print(f"{len(items)} items from validation meetings only -> {out}")
+
+
+@tune_app.command("report")
+def report(
+    base: Annotated[Path, typer.Option(help="`recap eval` JSON with the base small model.")],
+    tuned: Annotated[
+        Path, typer.Option(help="`recap eval` JSON with the tuned one (same items, same cache).")
+    ],
+    out: Annotated[Path, typer.Option(help="Where the comparison goes (JSON).")],
+    hosted: Annotated[
+        Path | None,
+        typer.Option(help="The tuned run again at hosted prices (RECAP_PRICES), for the cost axis."),
+    ] = None,
+    resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples over items.")] = 1000,
+    seed: int = 0,
+) -> None:
+    """What tuning bought: tuned vs base small (paired), vs large, and the tuned pair's cascade."""
+    from recap import render
+    from recap.benchmarks.tune_report import run
+
+    try:
+        result = run(base, tuned, out, hosted=hosted, resamples=resamples, seed=seed)
+    except InputError as exc:
+        console.print(f"[red]{exc.code}[/]: {exc.message}")
+        raise typer.Exit(1) from exc
+    render.mapping(console, result["targets"], as_json=False)
 
 
 @tune_app.callback(invoke_without_command=True)

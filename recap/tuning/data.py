@@ -93,7 +93,7 @@ def ami_examples(annotated: dict[str, Any], timed: dict[str, Any] | None) -> Ite
         yield Example(f"ami:{item['sid']}", "ami_item", mid, digest, task, text, _clean(item["text"]))
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
+def jsonl_rows(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise InputError("team_data_missing", f"{path} not found: `recap tune data` reads the team folder")
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -110,14 +110,14 @@ def held_out(team_data: Path) -> HeldOut:
     ids: set[str] = set()
     hashes: set[str] = set()
     for name in HELD_OUT:
-        for meeting in _jsonl(team_data / name):
+        for meeting in jsonl_rows(team_data / name):
             ids.add(meeting["id"])
             hashes.add(transcript_sha256(t["text"] for t in meeting["turns"]))
-    for timed in _jsonl(team_data / "ami/timed.jsonl"):
+    for timed in jsonl_rows(team_data / "ami/timed.jsonl"):
         if timed.get("qmsum_split") != "train":  # val, or not in QMSum at all (its test meetings among them)
             ids.add(timed["id"])
             hashes.add(transcript_sha256(s["text"] for s in timed["segments"]))
-    for annotated in _jsonl(team_data / "ami/structured.jsonl"):
+    for annotated in jsonl_rows(team_data / "ami/structured.jsonl"):
         if annotated["qmsum_split"] != "train":
             ids.add(annotated["id"])
     return HeldOut(frozenset(ids), frozenset(hashes))
@@ -135,9 +135,9 @@ def check_held_out(examples: Iterable[Example], held: HeldOut) -> None:
 
 def build(team_data: Path) -> list[Example]:
     """All training examples, in a stable order; raises if any held-out meeting got in."""
-    examples = [e for m in _jsonl(team_data / "qmsum/train.jsonl") for e in qmsum_examples(m)]
-    timed = {t["id"]: t for t in _jsonl(team_data / "ami/timed.jsonl")}
-    for annotated in _jsonl(team_data / "ami/structured.jsonl"):
+    examples = [e for m in jsonl_rows(team_data / "qmsum/train.jsonl") for e in qmsum_examples(m)]
+    timed = {t["id"]: t for t in jsonl_rows(team_data / "ami/timed.jsonl")}
+    for annotated in jsonl_rows(team_data / "ami/structured.jsonl"):
         if annotated["qmsum_split"] == "train":
             examples.extend(ami_examples(annotated, timed.get(annotated["id"])))
     check_held_out(examples, held_out(team_data))
@@ -153,4 +153,4 @@ def write(examples: Sequence[Example], path: Path) -> str:
 
 
 def read(path: Path) -> list[Example]:
-    return [Example(**row) for row in _jsonl(path)]
+    return [Example(**row) for row in jsonl_rows(path)]

@@ -60,6 +60,8 @@ SCORES: dict[str, Score] = {
     "mean_margin": Score(lambda j, _: fmean(_pooled(j, "margins")), Unsure.LOW),
     "min_margin": Score(lambda j, _: min(_pooled(j, "margins")), Unsure.LOW),
     "p10_margin": Score(lambda j, _: percentile(_pooled(j, "margins"), 10), Unsure.LOW),
+    "p25_margin": Score(lambda j, _: percentile(_pooled(j, "margins"), 25), Unsure.LOW),
+    "median_margin": Score(lambda j, _: percentile(_pooled(j, "margins"), 50), Unsure.LOW),
     "low_margin_share": Score(
         lambda j, cut: fmean([float(m < cut) for m in _pooled(j, "margins")]), Unsure.HIGH, empty=1.0
     ),
@@ -69,6 +71,14 @@ SCORES: dict[str, Score] = {
     ),
     "mean_logprob": Score(
         lambda j, _: fmean(_pooled(j, "logprobs")), Unsure.LOW, empty=-1e3, needs="logprobs"
+    ),
+    # Quantiles of the chosen tokens' log-probabilities: less biased by length than the mean (Gupta et al.,
+    # ICLR 2024, "Language Model Cascades: Token-level uncertainty and beyond").
+    "p10_logprob": Score(
+        lambda j, _: percentile(_pooled(j, "logprobs"), 10), Unsure.LOW, empty=-1e3, needs="logprobs"
+    ),
+    "p25_logprob": Score(
+        lambda j, _: percentile(_pooled(j, "logprobs"), 25), Unsure.LOW, empty=-1e3, needs="logprobs"
     ),
     "output_tokens": Score(lambda j, _: float(len(_pooled(j, "margins"))), Unsure.HIGH),
     "input_tokens": Score(lambda j, _: float(j.input_tokens), Unsure.HIGH, needs=None),

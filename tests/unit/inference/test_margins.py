@@ -64,6 +64,11 @@ def test_every_score_of_a_hand_computed_example() -> None:
     assert scores["min_margin"] == pytest.approx(0.2)
     # 10th percentile, linear interpolation: sorted [0.2, 0.5, 0.85], position 0.2 -> 0.2 + 0.2 * 0.3.
     assert scores["p10_margin"] == pytest.approx(0.26)
+    assert scores["p25_margin"] == pytest.approx(0.2 + 0.5 * 0.3)  # position 0.5
+    assert scores["median_margin"] == pytest.approx(0.5)
+    # Log-probabilities sorted [log 0.6, log 0.75, log 0.925]: positions 0.2 and 0.5.
+    assert scores["p10_logprob"] == pytest.approx(math.log(0.6) + 0.2 * (math.log(0.75) - math.log(0.6)))
+    assert scores["p25_logprob"] == pytest.approx(math.log(0.6) + 0.5 * (math.log(0.75) - math.log(0.6)))
     assert scores["low_margin_share"] == pytest.approx(1 / 3)  # only 0.2 is below the cut
     assert scores["mean_entropy"] == pytest.approx((0.8 + 0.15 + 0.5) / 3)
     assert scores["mean_logprob"] == pytest.approx((math.log(0.6) + math.log(0.925) + math.log(0.75)) / 3)
@@ -83,7 +88,7 @@ def test_scores_pool_every_call_of_a_chunked_job() -> None:
 def test_a_job_that_emitted_nothing_is_as_unsure_as_each_score_allows() -> None:
     empty = aggregate(job([], input_tokens=50), margin_cut=0.3)
     sure = aggregate(job([0.99, 0.99]), margin_cut=0.3)
-    for name in ("first_margin", "mean_margin", "min_margin", "p10_margin", "mean_logprob"):
+    for name in ("first_margin", "mean_margin", "min_margin", "p10_margin", "mean_logprob", "p25_logprob"):
         assert empty[name] < sure[name]
     for name in ("low_margin_share", "mean_entropy"):
         assert empty[name] > sure[name]

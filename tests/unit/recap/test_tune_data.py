@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from recap.cascade import load_meetings
+from recap.tuning import segments
 from recap.tuning.data import build, held_out, qmsum_examples, transcript_sha256
 from shared.errors import InputError
 
@@ -99,3 +101,25 @@ def test_the_team_folders_training_set_holds_no_held_out_meeting(team_dir: Path)
     assert not {e.meeting for e in examples} & held.ids
     assert not {e.transcript_sha256 for e in examples} & held.hashes
     assert len({e.id for e in examples}) == len(examples)
+
+
+def test_the_segment_set_holds_the_parts_of_validation_meetings_as_short_meetings(tmp_path: Path) -> None:
+    words = "we weigh the budget against the schedule and agree to keep the launch on friday"
+    team = _team(tmp_path, [_meeting("TR1", words)], [_meeting("VAL1", words)])
+    path = tmp_path / "segments.jsonl"
+    segments.write(segments.build(team, min_words=5), path)
+    items = load_meetings(path)
+    assert [m.id for m in items] == [
+        "qmsum:VAL1:q1",
+        "qmsum:VAL1:q3",
+    ]  # parts only: no whole meeting, no fact
+    assert items[0].turns == [("Ann", f"{words} one"), ("Bo", f"{words} two")]
+    assert items[0].reference == "Budget talk."
+
+
+def test_the_team_folders_segment_set_is_several_hundred_held_out_items(team_dir: Path) -> None:
+    data = team_dir / "data"
+    items = segments.build(data)
+    assert len(items) >= 250
+    assert {i["meeting_id"] for i in items} <= held_out(data).ids
+    assert {i["domain"] for i in items} >= {"qmsum_product", "ami_abstract", "ami_decision"}

@@ -51,7 +51,8 @@ def test_a_missing_score_is_a_coded_error() -> None:
 
 def test_every_score_declares_which_side_is_unsure() -> None:
     low = {name for name, s in SCORES.items() if s.unsure == "low"}
-    assert low == {"first_margin", "mean_margin", "min_margin", "p10_margin", "mean_logprob"}
+    margins = {"first_margin", "mean_margin", "min_margin", "p10_margin", "p25_margin", "median_margin"}
+    assert low == margins | {"mean_logprob", "p10_logprob", "p25_logprob"}
 
 
 @pytest.mark.parametrize("name", ["mean_margin", "mean_entropy"])
