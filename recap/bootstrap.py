@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from recap.evaluation import Report, Row, evaluate
-from services.gate.scores import percentile
+from shared.percentile import percentile
 
 BASELINES = ("random", "length")
 

@@ -28,6 +28,7 @@ from recap import orphans
 from services.exporter.metrics import serve as serve_metrics
 from services.gate.policies import check as check_gate
 from services.ingest.parse import check as check_ingest
+from shared.backoff import doubling
 from shared.celery_app import create_app
 from shared.config import Settings
 from shared.db.migrate import upgrade
@@ -244,9 +245,8 @@ class Stack:
                 _kill_group(child.proc)  # a dead Celery main's pool children must not outlive it
                 if now - child.started > self.settings.restart_backoff_max_s:
                     child.quick_deaths = 0
-                delay = min(
-                    self.settings.restart_backoff_s * 2**child.quick_deaths,
-                    self.settings.restart_backoff_max_s,
+                delay = doubling(
+                    self.settings.restart_backoff_s, child.quick_deaths, self.settings.restart_backoff_max_s
                 )
                 child.quick_deaths += 1
                 child.restart_at = now + delay

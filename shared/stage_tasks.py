@@ -15,6 +15,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import OperationalError
 
 from shared import failpoints, lifecycle, outbox, progress
+from shared.backoff import doubling
 from shared.batches import BatchOutcome
 from shared.config import get_settings
 from shared.failpoints import Point
@@ -32,7 +33,7 @@ def next_task(stage: Stage) -> str:
 def db_backoff(retries: int) -> float:
     """Seconds before a stage whose database was unreachable tries a job again: doubling, capped."""
     settings = get_settings()
-    return float(min(settings.db_retry_delay_s * 2**retries, settings.db_retry_max_delay_s))
+    return doubling(settings.db_retry_delay_s, retries, settings.db_retry_max_delay_s)
 
 
 def announce(app: Celery) -> None:

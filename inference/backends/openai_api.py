@@ -23,6 +23,7 @@ from inference.backends.base import Generation, message
 from inference.backends.processing import cut_at_stop
 from inference.stats import TokenStats
 from shared import deadline
+from shared.backoff import doubling
 from shared.errors import JobError
 from shared.model_kinds import BackendKind, GenerationOptions
 
@@ -129,7 +130,7 @@ class OpenAIBackend:
         last = ""
         for attempt in range(self.server.retries + 1):
             if attempt:
-                pause = min(self.server.backoff_s * 2 ** (attempt - 1), BACKOFF_CAP_S)
+                pause = doubling(self.server.backoff_s, attempt - 1, BACKOFF_CAP_S)
                 time.sleep(min(pause, deadline.remaining() or pause))
             deadline.check()
             left = deadline.remaining()  # no call runs past the stage's deadline

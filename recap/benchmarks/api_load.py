@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 from sqlmodel import col, func, select
 
-from recap.benchmarks import quantile
 from shared.config import Settings
 from shared.db.models import Job, StageRun
 from shared.db.session import session_scope
+from shared.percentile import percentile
 from shared.stages import QUEUES
 
 RECAP = [sys.executable, "-m", "recap.cli"]
@@ -42,8 +42,8 @@ class LoadConfig:
 
 
 def _at(values: list[float], q: float) -> float:
-    """The benchmarks' quantile; NaN when too few requests were answered to have one."""
-    return quantile(values, q) if len(values) > 1 else float("nan")
+    """The q-quantile; NaN when too few requests were answered to have one."""
+    return percentile(values, 100 * q) if len(values) > 1 else float("nan")
 
 
 def _free_port() -> int:

@@ -28,13 +28,13 @@ from inference.backends.base import Backend
 from inference.backends.load import load, spec_for
 from inference.longform import Summarizer
 from recap import client
-from recap.benchmarks import quantile
 from recap.benchmarks.overhead import overhead_ms, stage_breakdown
 from recap.benchmarks.plots import plot
 from recap.stack import Stack
 from recap.testmodels import Shape, init_test_models
 from shared.celery_app import create_app
 from shared.config import Settings, get_settings
+from shared.percentile import percentile
 from shared.prompts import SummaryLength
 from shared.schemas import JobView
 from shared.stages import Stage
@@ -189,8 +189,8 @@ def _throughput(app: Celery, settings: Settings, paths: list[Path]) -> dict[str,
     return {
         "jobs_per_s": len(paths) / (end - started),
         "wall_s": end - started,
-        "latency_s_p50": quantile(latencies, 0.5),
-        "latency_s_p95": quantile(latencies, 0.95),
+        "latency_s_p50": percentile(latencies, 50),
+        "latency_s_p95": percentile(latencies, 95),
         "latencies_s": latencies,
         "batch_sizes": sorted({s.batch_size for v in views for s in v.stages if s.stage == Stage.SMALL}),
     }
@@ -248,8 +248,8 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
 def _overhead(pipe_1: dict[str, Any]) -> dict[str, Any]:
     overheads = pipe_1["overhead_ms"]
     return {
-        "overhead_ms_p50": quantile(overheads, 0.5),
-        "overhead_ms_p95": quantile(overheads, 0.95),
+        "overhead_ms_p50": percentile(overheads, 50),
+        "overhead_ms_p95": percentile(overheads, 95),
         "stages_ms": pipe_1["stages_ms"],
         "overhead_ms": overheads,
     }

@@ -13,6 +13,7 @@ from enum import StrEnum
 from statistics import fmean
 
 from inference.stats import TokenStats
+from shared.percentile import percentile
 
 __all__ = ["SCORES", "Generated", "Score", "TokenStats", "Unsure"]
 
@@ -39,14 +40,6 @@ class Score:
     empty: float = 0.0
     # The per-token statistic it reads (TokenStats' field), which the small backend must give; None: none.
     needs: str | None = "margins"
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default method)."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def _pooled(job: Generated, attr: str) -> list[float]:

@@ -11,6 +11,7 @@ from datetime import timedelta
 import httpx
 
 from shared import tenants
+from shared.backoff import doubling
 from shared.config import Settings, get_settings
 from shared.db import deliveries
 from shared.db import repository as repo
@@ -27,7 +28,7 @@ USER_AGENT = "Recap-Webhooks/1"
 def backoff_s(attempt: int, settings: Settings) -> float:
     """Seconds before attempt `attempt + 1`: doubling from RECAP_WEBHOOK_BACKOFF_S, capped, with "equal jitter"
     (half fixed, half random) so a receiver that comes back is not hit by every retry at once."""
-    delay = min(settings.webhook_backoff_s * 2.0 ** (attempt - 1), settings.webhook_backoff_max_s)
+    delay = doubling(settings.webhook_backoff_s, attempt - 1, settings.webhook_backoff_max_s)
     return float(delay / 2 + random.uniform(0, delay / 2))
 
 
