@@ -1,5 +1,6 @@
 """The cascade's evaluation, without model calls: from a table of per-job scores, qualities and costs, the
-cost-quality curve of every escalation method and its area normalized by the cost range (RESEARCH.md).
+cost-quality curve of every escalation method and its area normalized by the cost range (the research
+digest).
 
 Escalation by a score goes through the gate's own code (`threshold_for_rate`, `escalates`), so the realized
 rate is what the gate would realize on these jobs, ties included.

@@ -34,7 +34,7 @@ from shared.config import Settings
 from shared.db.migrate import upgrade
 from shared.deathsig import die_with_parent
 from shared.files import write_private
-from shared.stages import NOTIFY, QUEUES, STAGES, StageSpec
+from shared.stages import NOTIFY, QUEUES, STAGES, SWEEPER, StageSpec
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def flower_credentials(var_dir: Path) -> str:
 
 
 def sweeper_command() -> list[str]:
-    return [sys.executable, "-m", "recap.cli", "sweeper"]
+    return [sys.executable, "-m", "recap.cli", SWEEPER]
 
 
 @dataclass
@@ -173,7 +173,7 @@ class Stack:
         self.redis = None if settings.redis_url else EmbeddedRedis(settings.redis_socket)
         self.children: dict[str, Child] = {}
         self.env: dict[str, str] = {}
-        self.metrics: WSGIServer | None = None
+        self.exporter: WSGIServer | None = None
 
     def child_env(self) -> dict[str, str]:
         return (
@@ -196,7 +196,7 @@ class Stack:
         upgrade(self.settings.database_url)
         commands = {str(stage): worker_command(spec, self.settings) for stage, spec in STAGES.items()}
         commands[NOTIFY] = notify_command(self.settings)
-        commands["sweeper"] = sweeper_command()
+        commands[SWEEPER] = sweeper_command()
         if self.api:
             _check_free(self.settings.api_address, self.settings.api_port, "RECAP_API_PORT")
             commands["api"] = api_command()
@@ -205,7 +205,7 @@ class Stack:
         commands["flower"] = flower_command(self.settings)
         self.children = {name: Child(name, command) for name, command in commands.items()}
         try:
-            self.metrics = serve_metrics(self.settings, RestartCollector(self.children))
+            self.exporter = serve_metrics(self.settings, RestartCollector(self.children))
         except OSError as exc:
             raise RuntimeError(
                 f"cannot serve metrics on {self.settings.metrics_address}:{self.settings.metrics_port} ({exc}); "
@@ -293,8 +293,8 @@ class Stack:
                 proc.kill()
                 proc.wait()
             _kill_group(proc)
-        if self.metrics:
-            self.metrics.shutdown()
+        if self.exporter:
+            self.exporter.shutdown()
         if self.redis:
             self.redis.stop()
         orphans.clear(self.pids)

@@ -74,7 +74,7 @@ class Settings(Bounds):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     torch_threads: int | None = None  # CPU workers: intra-op threads; None keeps torch's default
 
-    # Model windows: input tokens per call. FLAN-T5-large reads 2,048 tokens well (RESEARCH.md).
+    # Model windows: input tokens per call. FLAN-T5-large reads 2,048 tokens well (the research digest).
     small_max_input_tokens: int = Field(2048, ge=64)
     large_max_input_tokens: int = Field(16384, ge=64)
     # Longer meetings are cut into chunks on turn boundaries, summarized, and the summaries merged (recursively).
@@ -214,7 +214,7 @@ class Settings(Bounds):
     flower_basic_auth: str | None = None
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"  # json: one object per line, each with its job_id
-    # Prometheus metrics (services/exporter/metrics.py): `recap up` serves them, as does `recap metrics` in a deployment.
+    # Prometheus metrics (services/exporter/metrics.py): `recap up` serves them, as does `recap exporter` in a deployment.
     metrics_port: int = Field(9808, ge=1, le=65535)
     metrics_address: str = "127.0.0.1"
     migrate_wait_s: float = Field(600, gt=0)  # `recap migrate --wait` gives up after this long

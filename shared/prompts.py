@@ -9,7 +9,7 @@ from enum import StrEnum
 
 
 class SummaryLength(StrEnum):
-    """The three instructions one fine-tuned FLAN-T5 follows (RESEARCH.md)."""
+    """The three summary lengths a job may ask for."""
 
     SHORT = "short"
     MEDIUM = "medium"
@@ -33,7 +33,7 @@ class Prompts:
         return (*self.final.values(), self.chunk, self.merge, *self.final_merge.values())
 
 
-# The instructions FLAN-T5 was fine-tuned on (RESEARCH.md): the default for every model.
+# The instructions of the Tiny Titans FLAN-T5 recipe (the team folder's research digest): the default style.
 PLAIN = Prompts(
     final={
         SummaryLength.SHORT: "Write a short summary of the following meeting transcript.",

@@ -108,6 +108,11 @@ NOTIFY_TASK = f"{NOTIFY}.run"
 ROUTES[NOTIFY_TASK] = {"queue": NOTIFY}
 QUEUES: list[str] = [*map(str, STAGES), NOTIFY]  # every queue a worker consumes
 
+# The processes beside the workers, one name each in `recap`, compose, k8s and the stack's logs: the sweeper
+# (services/sweeper: outbox relay, stalls, retention) and the exporter (services/exporter: Prometheus metrics).
+SWEEPER = "sweeper"
+EXPORTER = "exporter"
+
 # The stage that owns a job in each non-terminal status (a queued job waits for the first stage's claim).
 STAGE_OF_STATUS: dict[JobStatus, Stage] = {spec.status: stage for stage, spec in STAGES.items()} | {
     JobStatus.QUEUED: FIRST

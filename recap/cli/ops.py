@@ -10,7 +10,7 @@ import typer
 from recap.cli.app import app, console, setup_logging
 from shared.celery_app import create_app
 from shared.config import get_settings
-from shared.stages import NOTIFY, QUEUES, STAGES, Stage
+from shared.stages import EXPORTER, NOTIFY, QUEUES, STAGES, SWEEPER, Stage
 
 
 @app.command()
@@ -109,8 +109,8 @@ def flower() -> None:
     os.execvpe(command[0], command, os.environ | flower_env(settings))
 
 
-@app.command()
-def metrics() -> None:
+@app.command(EXPORTER)
+def exporter() -> None:
     """Serve the Prometheus metrics on RECAP_METRICS_ADDRESS:RECAP_METRICS_PORT until stopped."""
     import signal
 
@@ -129,7 +129,7 @@ def metrics() -> None:
         server.shutdown()
 
 
-@app.command()
+@app.command(SWEEPER)
 def sweeper() -> None:
     """Relay the outbox and send stalled jobs' messages again, every RECAP_SWEEP_INTERVAL_S, until stopped."""
     import signal

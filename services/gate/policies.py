@@ -55,7 +55,7 @@ def threshold_for_rate(score_name: str, values: Sequence[float], rate: float) ->
 
 
 def rate_for_budget(budget: Decimal, small_cost: Decimal, large_cost: Decimal) -> float:
-    """The cascade formula (RESEARCH.md): the share of jobs an average budget per job can escalate."""
+    """The cascade formula (the research digest): the share of jobs an average budget per job can escalate."""
     return float(min(max((budget - small_cost) / large_cost, Decimal(0)), Decimal(1)))
 
 

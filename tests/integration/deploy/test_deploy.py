@@ -156,7 +156,7 @@ def test_only_recap_pods_and_keda_reach_the_datastores(rendered) -> None:
         if d["kind"] in ("Deployment", "Job")
         and d["spec"]["template"]["metadata"]["labels"].get("recap.io/datastore-client") == "true"
     }
-    assert clients == set(STAGES) | {"flower", "metrics", "migrate", "sweeper", "notify", "api"}
+    assert clients == set(STAGES) | {"flower", "exporter", "migrate", "sweeper", "notify", "api"}
     for name, port in (("redis-clients", 6379), ("postgres-clients", 5432)):
         rule = policies[name]["spec"]["ingress"][0]
         assert rule["ports"] == [{"protocol": "TCP", "port": port}]
