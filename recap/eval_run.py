@@ -16,12 +16,12 @@ from statistics import fmean
 from typing import Any
 
 from inference.backends.load import load, spec_for
+from inference.scores import given_by_all
 from recap import cascade
 from recap.bootstrap import Bootstrap, bootstrap, resample_indices
 from recap.call_cache import CallCache, identity
 from recap.evaluation import Report, Row, evaluate
 from recap.figures import BUYER_RATES, at_rates, budget_rate, cross_fitted
-from services.gate.scores import given_by_all
 from shared.config import get_settings
 from shared.costs import Price
 from shared.states import Tier

@@ -22,9 +22,9 @@ from typing import Any
 import torch
 
 from inference.backends.hf import TextModel
+from inference.scores import SCORES, Generated, aggregate
 from recap.benchmarks import synthetic
 from recap.evaluation import Report, Row, evaluate, plot
-from services.gate.scores import SCORES, Generated, aggregate
 from shared.config import Settings
 
 MARGIN_SCORES = ["first_margin", "mean_margin", "min_margin", "p10_margin", "low_margin_share"]

@@ -191,8 +191,8 @@ def calibrate(
     json: JsonOption = False,
 ) -> None:
     """Run the small model on calibration meetings; write the gate's thresholds where the stack reads them."""
+    from inference.scores import SCORES
     from recap import calibrate as calibration
-    from services.gate.scores import SCORES
     from shared.config import gate_file_path
 
     score = score or get_settings().gate_score

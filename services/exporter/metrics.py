@@ -17,8 +17,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import case, func
 from sqlmodel import col, select
 
-from services.sweeper import stalls
-from shared import liveness
+from shared import liveness, stalls
 from shared.config import Settings
 from shared.db.models import TERMINAL, GateDecision, Job, JobStatus, Outbox, StageRun
 from shared.db.session import session_scope

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from inference.scores import given_by_all
 from services.gate.policies import escalates, threshold_for_rate
-from services.gate.scores import given_by_all
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar, Protocol
 
-from services.gate.scores import SCORES, Unsure, risk
+from inference.scores import SCORES, Unsure, check_score, risk
 from shared.config import Settings, get_settings
 from shared.errors import JobError
-from shared.model_kinds import PROVIDES
-from shared.states import Decision, Tier
+from shared.states import Decision
 
 
 @dataclass(frozen=True)
@@ -185,15 +184,4 @@ def check(settings: Settings) -> None:
         raise ValueError(
             f"unknown RECAP_GATE_POLICY={settings.gate_policy!r}; choose one of {', '.join(POLICIES)}"
         )
-    if settings.gate_score not in SCORES:
-        raise ValueError(
-            f"unknown RECAP_GATE_SCORE={settings.gate_score!r}; choose one of {', '.join(SCORES)}"
-        )
-    kind = settings.backend_kind(Tier.SMALL)
-    needs = SCORES[settings.gate_score].needs
-    if needs and needs not in PROVIDES[kind]:
-        usable = [n for n, score in SCORES.items() if score.needs is None or score.needs in PROVIDES[kind]]
-        raise ValueError(
-            f"RECAP_GATE_SCORE={settings.gate_score} needs per-token {needs}, which the small model's {kind} "
-            f"backend cannot give; choose one of: {', '.join(usable)}"
-        )
+    check_score(settings)

@@ -9,8 +9,8 @@ from functools import partial
 from sqlmodel import Session
 
 from inference.longform import LongSummary, summary_fields
+from inference.scores import Generated, aggregate
 from inference.summarizers import slice_spent, summarize, summarizer
-from services.gate.scores import Generated, aggregate
 from shared.batches import BatchOutcome, BatchStage, run_batch
 from shared.config import get_settings
 from shared.db import repository as repo

@@ -14,8 +14,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import OperationalError
 
-from services.sweeper import stalls
-from shared import liveness, outbox, tenants
+from shared import liveness, outbox, stalls, tenants
 from shared.config import Settings
 from shared.db import deliveries, reports
 from shared.db import repository as repo

@@ -13,7 +13,7 @@ import torch
 from inference.backends.hf import AnswerPenalties
 from inference.backends.openai_api import ApproxTokens, token_stats_from_logprobs
 from inference.backends.processing import banned_ngram_tokens, cut_at_stop, process_numpy, stats_numpy
-from services.gate.scores import Generated, TokenStats, aggregate
+from inference.scores import Generated, TokenStats, aggregate
 from shared.config import Settings
 from shared.model_kinds import BackendKind, GenerationOptions, resolve_kind
 

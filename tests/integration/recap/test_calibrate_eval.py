@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from services.gate.scores import SCORES
+from inference.scores import SCORES
 from shared.config import Settings
 
 RECAP = [sys.executable, "-m", "recap.cli"]

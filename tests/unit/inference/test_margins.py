@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from inference.margins import generated_mask, token_stats
-from services.gate.scores import SCORES, Generated, TokenStats, aggregate
+from inference.scores import SCORES, Generated, TokenStats, aggregate
 
 EOS, PAD = 1, 0
 

@@ -18,9 +18,8 @@ from sqlalchemy import update
 from recap import client
 from services.ingest.stage import ingest_job
 from services.small.stage import summarize_job, summarize_jobs
-from services.sweeper import stalls
 from services.sweeper.sweep import relay, sweep_once
-from shared import liveness, outbox
+from shared import liveness, outbox, stalls
 from shared.celery_app import create_app
 from shared.config import get_settings
 from shared.db import repository as repo

@@ -2,8 +2,8 @@
 
 import pytest
 
+from inference.scores import Generated, TokenStats, aggregate
 from services.gate.calibration import calibrate
-from services.gate.scores import Generated, TokenStats, aggregate
 
 
 def test_calibration_leaves_out_a_score_the_backend_does_not_give() -> None:

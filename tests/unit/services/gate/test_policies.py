@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 
+from inference.scores import SCORES
 from services.gate.policies import (
     POLICIES,
     check,
@@ -12,7 +13,6 @@ from services.gate.policies import (
     rate_for_budget,
     threshold_for_rate,
 )
-from services.gate.scores import SCORES
 from shared.config import Settings
 from shared.errors import JobError
 from shared.states import Decision

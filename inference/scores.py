@@ -1,5 +1,7 @@
 """The gate's scores: aggregations of the small model's per-token statistics. Pure Python, no torch.
 
+A contract between two stages: the small stage computes them, the gate decides on them; both import it from here.
+
 Each score says which way is unsure: margins and log-probabilities are low when the model hesitates; entropy,
 the share of low-margin tokens, length and truncation are high. Thresholds stay in each score's own units.
 """
@@ -13,7 +15,10 @@ from enum import StrEnum
 from statistics import fmean
 
 from inference.stats import TokenStats
+from shared.config import Settings
+from shared.model_kinds import PROVIDES
 from shared.percentile import percentile
+from shared.states import Tier
 
 __all__ = ["SCORES", "Generated", "Score", "TokenStats", "Unsure"]
 
@@ -104,6 +109,23 @@ def given_by_all(scores: Iterable[Mapping[str, float]]) -> list[str]:
     """The registry's scores present in every one of these jobs' scores (a server's small tier gives no entropy)."""
     jobs = list(scores)
     return [name for name in SCORES if all(name in job for job in jobs)]
+
+
+def check_score(settings: Settings) -> None:
+    """The gate's score is one the small model's backend can give (checked where the small and gate workers
+    start: a score that can never be given would fail every job)."""
+    if settings.gate_score not in SCORES:
+        raise ValueError(
+            f"unknown RECAP_GATE_SCORE={settings.gate_score!r}; choose one of {', '.join(SCORES)}"
+        )
+    kind = settings.backend_kind(Tier.SMALL)
+    needs = SCORES[settings.gate_score].needs
+    if needs and needs not in PROVIDES[kind]:
+        usable = [n for n, score in SCORES.items() if score.needs is None or score.needs in PROVIDES[kind]]
+        raise ValueError(
+            f"RECAP_GATE_SCORE={settings.gate_score} needs per-token {needs}, which the small model's {kind} "
+            f"backend cannot give; choose one of: {', '.join(usable)}"
+        )
 
 
 def risk(name: str, value: float) -> float:
