@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from services.ingest.decode import read_capped
 from shared import intake, outbox
 from shared.config import Settings
-from shared.db import budget
+from shared.db import budget, views
 from shared.db import repository as repo
 from shared.db.models import Job
 from shared.db.session import session_scope
@@ -69,7 +69,7 @@ def submit_file(
 
 def view(settings: Settings, job_id: uuid.UUID) -> JobView | None:
     with session_scope(settings.database_url) as session:
-        return repo.job_view(session, job_id=job_id)
+        return views.job_view(session, job_id=job_id)
 
 
 def wait_for(
@@ -116,7 +116,7 @@ def list_jobs(
         stmt = stmt.where(col(Job.created_at) >= since)
     with session_scope(settings.database_url) as session:
         ids = session.exec(stmt).all()
-        return [v for v in (repo.job_view(session, job_id=i) for i in ids) if v is not None]
+        return views.job_views(session, job_ids=list(ids))
 
 
 # Where a failed job starts again: the stage it failed in, except that a failed escalation goes back through the

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from shared import failpoints, outbox
 from shared.config import Settings
 from shared.db import repository as repo
+from shared.db import views
 from shared.db.models import IdempotencyKey, table_of, utcnow
 from shared.db.session import session_scope
 from shared.errors import InputError
@@ -92,7 +93,7 @@ def submit(app: Celery, settings: Settings, sub: Submission) -> Accepted:
                 view = None
             else:  # the message carries the id only; the transcript waits in the database (claim check)
                 repo.enqueue(session, job_id=job.id, task=STAGES[FIRST].task)
-                view = repo.new_job_view(job)
+                view = views.new_job_view(job)
             failpoints.hit(Point.SUBMIT)
     except _Replay as replay:
         return Accepted(replay.job_id, created=False)

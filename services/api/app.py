@@ -29,7 +29,7 @@ from services.api.problems import Problem, install, problem_response, responses
 from shared import intake, liveness, tenants
 from shared.celery_app import create_app
 from shared.config import Settings, get_settings
-from shared.db import reports
+from shared.db import reports, views
 from shared.db import repository as repo
 from shared.db.session import session_scope
 from shared.errors import InputError
@@ -189,7 +189,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     def own_view(tenant: str, job_id: uuid.UUID) -> JobView:
         """The job if it is the tenant's; any other job, or none, is 404 alike (ids are not probed)."""
         with session_scope(settings.database_url) as session:
-            view = repo.job_view(session, job_id=job_id)
+            view = views.job_view(session, job_id=job_id)
         if view is None or view.tenant != tenant:
             raise Problem(404, "job_not_found", f"no job {job_id} for this API key")
         return view
@@ -325,8 +325,8 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         after = _position(cursor) if cursor else None
         with session_scope(settings.database_url) as session:
             ids, position = reports.page(session, tenant=tenant, limit=limit, status=status, after=after)
-            views = [v for v in (repo.job_view(session, job_id=i) for i in ids) if v is not None]
-        return JobPage(data=views, next_cursor=_cursor(position) if position else None)
+            page = views.job_views(session, job_ids=ids)
+        return JobPage(data=page, next_cursor=_cursor(position) if position else None)
 
     @api.delete(
         "/v1/jobs/{job_id}", response_model=JobView, responses=responses(401, 404, 409, 422, 429, 503)

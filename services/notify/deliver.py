@@ -13,8 +13,7 @@ import httpx
 from shared import tenants
 from shared.backoff import doubling
 from shared.config import Settings, get_settings
-from shared.db import deliveries
-from shared.db import repository as repo
+from shared.db import deliveries, views
 from shared.db.models import WebhookState, as_utc, utcnow
 from shared.db.session import session_scope
 from shared.errors import InputError
@@ -40,7 +39,7 @@ def deliver(job_id: uuid.UUID, settings: Settings | None = None) -> WebhookState
         delivery = deliveries.claim(session, job_id=job_id, lease_s=lease)
         if delivery is None:
             return None
-        view = repo.job_view(session, job_id=job_id)
+        view = views.job_view(session, job_id=job_id)
         salt = tenants.salt_of(session, delivery.tenant)
     assert view is not None
     body = view.model_dump_json().encode()

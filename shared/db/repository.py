@@ -24,9 +24,7 @@ from shared.db.models import (
     RunOutcome,
     StageRun,
     Summary,
-    Tier,
     Transcript,
-    WebhookAttempt,
     WebhookState,
     as_utc,
     table_of,
@@ -34,14 +32,7 @@ from shared.db.models import (
 )
 from shared.errors import JobError
 from shared.schemas import (
-    DeliveryView,
-    ErrorInfo,
-    GateView,
-    JobView,
-    StageView,
-    SummaryView,
     Usage,
-    WebhookView,
 )
 from shared.stages import STAGE_OF_STATUS
 
@@ -418,59 +409,6 @@ def stage_total(session: Session, *, job_id: uuid.UUID, stage: str) -> Decimal:
         select(func.sum(StageRun.cost_usd)).where(StageRun.job_id == job_id, StageRun.stage == stage)
     ).one()
     return Decimal(total or 0)
-
-
-def job_view(session: Session, *, job_id: uuid.UUID) -> JobView | None:
-    """The job as users see it: status, summary, tier, cost, error, gate decision and per-stage ledger."""
-    job = session.get(Job, job_id)
-    if job is None:
-        return None
-    runs = session.exec(select(StageRun).where(StageRun.job_id == job_id).order_by(col(StageRun.id))).all()
-    decision = session.get(GateDecision, job_id)
-    summaries = sorted(
-        session.exec(select(Summary).where(Summary.job_id == job_id)).all(),
-        key=lambda s: s.tier != Tier.SMALL,
-    )
-    by_tier = {s.tier: s for s in summaries}
-    shown = by_tier.get(job.tier or Tier.SMALL) or by_tier.get(Tier.SMALL)
-    return JobView.model_validate(job, from_attributes=True).model_copy(
-        update={
-            "chunks": shown.chunks if shown else None,
-            "truncation_ratio": shown.truncation_ratio if shown else None,
-            "cost_usd": float(sum((r.cost_usd for r in runs), Decimal(0))),
-            "error": ErrorInfo(code=job.error_code, message=job.error_message or "")
-            if job.error_code
-            else None,
-            "gate": GateView.model_validate(decision, from_attributes=True) if decision else None,
-            "summaries": [SummaryView.model_validate(s, from_attributes=True) for s in summaries],
-            "stages": [StageView.model_validate(r, from_attributes=True) for r in runs],
-            "webhook": _webhook_view(session, job),
-        }
-    )
-
-
-def new_job_view(job: Job) -> JobView:
-    """A job just created, as users see it, from its row alone (nothing ran yet: no queries)."""
-    webhook = _webhook(job, []) if job.webhook_url is not None else None
-    return JobView.model_validate(job, from_attributes=True).model_copy(update={"webhook": webhook})
-
-
-def _webhook_view(session: Session, job: Job) -> WebhookView | None:
-    if job.webhook_url is None:
-        return None
-    attempts = session.exec(
-        select(WebhookAttempt).where(WebhookAttempt.job_id == job.id).order_by(col(WebhookAttempt.attempt))
-    ).all()
-    return _webhook(job, attempts)
-
-
-def _webhook(job: Job, attempts: Sequence[WebhookAttempt]) -> WebhookView:
-    assert job.webhook_url is not None
-    return WebhookView(
-        url=job.webhook_url,
-        state=job.webhook_state or WebhookState.PENDING,
-        attempts=[DeliveryView.model_validate(a, from_attributes=True) for a in attempts],
-    )
 
 
 def erase(session: Session, *, job_ids: Sequence[uuid.UUID]) -> int:

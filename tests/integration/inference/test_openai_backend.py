@@ -18,7 +18,7 @@ import pytest
 
 from inference.backends.openai_api import OpenAIBackend, ServerConfig
 from services.small.stage import summarize_jobs
-from shared.db import repository as repo
+from shared.db import views
 from shared.db.session import session_scope
 from shared.model_kinds import GenerationOptions
 from tests.e2e.conftest import free_port
@@ -127,8 +127,8 @@ def _small_stage(configure: Callable[..., None], db_url: str, server: Server) ->
 
 def _statuses(db_url: str, jobs: list) -> list[tuple[str, str | None]]:
     with session_scope(db_url) as session:
-        views = [repo.job_view(session, job_id=j) for j in jobs]
-    return [(v.status, v.error.code if v.error else None) for v in views if v]
+        page = views.job_views(session, job_ids=jobs)
+    return [(v.status, v.error.code if v.error else None) for v in page]
 
 
 def _kill_after_first_answer(server: Server, then: Callable[[], None] = lambda: None) -> threading.Thread:
@@ -163,5 +163,5 @@ def test_a_server_that_stays_down_fails_the_batch_with_a_clear_code(server, db_u
     assert _statuses(db_url, jobs) == [("failed", "small_backend_unavailable")] * 3  # ended, none stuck
     assert time.monotonic() - started < 60  # 4 retries with backoff 0.5 s doubling: about 7.5 s of waiting
     with session_scope(db_url) as session:
-        message = repo.job_view(session, job_id=jobs[0]).error.message  # type: ignore[union-attr]
+        message = views.job_view(session, job_id=jobs[0]).error.message  # type: ignore[union-attr]
     assert server.url in message and "5 tries" in message and "sk-test" not in message

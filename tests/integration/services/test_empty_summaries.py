@@ -14,6 +14,7 @@ from services.ingest.stage import ingest_job
 from services.large.stage import summarize_large_job
 from services.small.stage import summarize_job
 from shared.db import repository as repo
+from shared.db import views
 from shared.db.session import session_scope
 from tests.factories import create_job
 
@@ -37,7 +38,7 @@ def mute_models(test_models, tmp_path) -> tuple[Path, Path]:
 
 def view(url, job_id):
     with session_scope(url) as session:
-        return repo.job_view(session, job_id=job_id)
+        return views.job_view(session, job_id=job_id)
 
 
 def test_an_empty_small_summary_escalates_however_sure_its_scores(pipeline, mute_models, configure) -> None:

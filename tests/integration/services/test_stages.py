@@ -13,6 +13,7 @@ from services.ingest.stage import ingest_job
 from services.large.stage import summarize_large_job
 from services.small.stage import summarize_job, summarize_jobs
 from shared.db import repository as repo
+from shared.db import views
 from shared.db.models import Job, ModelCall
 from shared.db.session import session_scope
 from shared.lifecycle import claim
@@ -26,7 +27,7 @@ def HELD(session, job):  # noqa: N802  (a claim that loads nothing: the job row 
 
 def view(url, job_id):
     with session_scope(url) as session:
-        return repo.job_view(session, job_id=job_id)
+        return views.job_view(session, job_id=job_id)
 
 
 def test_accepted_job_runs_three_stages_and_records_their_costs(pipeline, configure) -> None:

@@ -19,7 +19,7 @@ from services.notify.deliver import deliver
 from services.sweeper.sweep import erase_expired
 from shared import tenants
 from shared.config import get_settings
-from shared.db import deliveries
+from shared.db import deliveries, views
 from shared.db import repository as repo
 from shared.db.models import Job, Transcript, WebhookState, utcnow
 from shared.db.session import session_scope
@@ -76,7 +76,7 @@ def test_a_failed_delivery_is_retried_after_its_backoff_then_delivered_signed(we
         first.headers["Recap-Delivery"] == f"{job_id}.1" and second.headers["Recap-Delivery"] == f"{job_id}.2"
     )
     with session_scope(url) as session:
-        view = repo.job_view(session, job_id=job_id)
+        view = views.job_view(session, job_id=job_id)
     assert view is not None and view.webhook is not None
     assert view.webhook.state == "delivered"
     assert [(a.attempt, a.status_code) for a in view.webhook.attempts] == [(1, 500), (2, 200)]
@@ -91,7 +91,7 @@ def test_a_receiver_that_never_answers_is_given_up_after_the_retry_window(webhoo
     job_id = ended_job(url, f"{dead}/hook")
     assert deliver(job_id) is WebhookState.FAILED
     with session_scope(url) as session:
-        view = repo.job_view(session, job_id=job_id)
+        view = views.job_view(session, job_id=job_id)
     assert view is not None and view.webhook is not None
     [attempt] = view.webhook.attempts
     assert attempt.status_code is None and attempt.error and "ConnectError" in attempt.error
@@ -105,7 +105,7 @@ def test_an_internal_address_is_refused_again_at_delivery(webhooks, configure) -
         assert deliver(job_id) is WebhookState.FAILED
         assert receiver.received == []
     with session_scope(url) as session:
-        view = repo.job_view(session, job_id=job_id)
+        view = views.job_view(session, job_id=job_id)
     assert view is not None and view.webhook is not None
     assert view.webhook.state == "failed" and "webhook_url_refused" in (view.webhook.attempts[0].error or "")
 
@@ -118,7 +118,7 @@ def test_a_stored_url_no_request_can_carry_ends_failed_with_its_attempt(webhooks
     assert deliver(job_id) is WebhookState.FAILED
     assert deliver(job_id) is None
     with session_scope(url) as session:
-        view = repo.job_view(session, job_id=job_id)
+        view = views.job_view(session, job_id=job_id)
     assert view is not None and view.webhook is not None
     [attempt] = view.webhook.attempts
     assert attempt.status_code is None and "webhook_url_invalid" in (attempt.error or "")
@@ -150,7 +150,7 @@ def test_a_name_that_rebinds_to_loopback_after_the_check_never_reaches_it(
         assert deliver(job_id) is WebhookState.PENDING
         assert receiver.received == []
     with session_scope(url) as session:
-        view = repo.job_view(session, job_id=job_id)
+        view = views.job_view(session, job_id=job_id)
     assert view is not None and view.webhook is not None
     [attempt] = view.webhook.attempts
     assert attempt.status_code is None and attempt.error
@@ -192,7 +192,7 @@ def test_retention_erases_old_text_and_keeps_the_job(webhooks, configure) -> Non
     assert erase_expired(get_settings()) == 0  # erased once
     with session_scope(url) as session:
         assert session.get(Transcript, old) is None and session.get(Transcript, recent) is not None
-        kept = repo.job_view(session, job_id=old)
+        kept = views.job_view(session, job_id=old)
         assert kept is not None and kept.erased_at is not None and kept.source is None
         assert kept.status == "rejected" and kept.error is not None  # the job and its outcome stay
     configure(RECAP_RETENTION_DAYS="")
