@@ -23,7 +23,7 @@ from shared.model_kinds import BackendKind, GenerationOptions, resolve_kind
 from shared.nesting import RENDER_DEPTH
 from shared.prompts import PROMPTS, SummaryLength
 from shared.states import Tier
-from shared.tiers import DEFAULT_GENERATION, DEFAULT_PROMPTS, TierSettings
+from shared.tiers import DEFAULT_GENERATION, DEFAULT_PROMPTS, TierFields, TierSettings
 
 BackendChoice = Literal["auto", "transformers", "llamacpp", "openai"]
 
@@ -253,9 +253,9 @@ class Settings(Bounds):
 
     @model_validator(mode="after")
     def _chunking(self) -> Settings:
-        for tier in ("small", "large"):
-            window = getattr(self, f"{tier}_max_input_tokens")
-            chunk = getattr(self, f"{tier}_chunk_tokens") or window
+        for tier in Tier:
+            window = self.fields_of(tier).max_input_tokens
+            chunk = self.fields_of(tier).chunk_tokens or window
             # Merging must shrink: a chunk has to hold at least four chunk summaries (with room for prompts).
             if self.chunk_summary_tokens * 4 > min(chunk, window):
                 raise ValueError(
@@ -304,33 +304,56 @@ class Settings(Bounds):
         device = self.device
         if device == "auto":  # without importing torch: a visible NVIDIA device means CUDA
             device = "cuda" if Path("/dev/nvidiactl").exists() else "cpu"
-        return resolve_kind(
-            getattr(self, f"{tier}_model"),
-            getattr(self, f"{tier}_backend"),
-            base_url=getattr(self, f"{tier}_base_url"),
-            device=device,
+        own = self.fields_of(tier)
+        return resolve_kind(own.model, own.backend, base_url=own.base_url, device=device)
+
+    def fields_of(self, tier: Tier) -> TierFields:
+        """A tier's own settings, each read by the name its environment variable has."""
+        if tier == Tier.SMALL:
+            return TierFields(
+                model=self.small_model,
+                backend=self.small_backend,
+                base_url=self.small_base_url,
+                api_key=self.small_api_key.get_secret_value() if self.small_api_key else None,
+                tokenizer=self.small_tokenizer,
+                max_input_tokens=self.small_max_input_tokens,
+                chunk_tokens=self.small_chunk_tokens,
+                batch_size=self.small_batch_size,
+            )
+        return TierFields(
+            model=self.large_model,
+            backend=self.large_backend,
+            base_url=self.large_base_url,
+            api_key=self.large_api_key.get_secret_value() if self.large_api_key else None,
+            tokenizer=self.large_tokenizer,
+            max_input_tokens=self.large_max_input_tokens,
+            chunk_tokens=self.large_chunk_tokens,
+            batch_size=self.large_batch_size,
         )
 
     def tier(self, tier: Tier) -> TierSettings:
-        model = self.small_model if tier == "small" else self.large_model
-        key: SecretStr | None = getattr(self, f"{tier}_api_key")
-        defaults = tuned.base_of(model, self.models_path)  # a tuned model is read and decoded as its base
+        own = self.fields_of(tier)
+        defaults = tuned.base_of(own.model, self.models_path)  # a tuned model is read and decoded as its base
         return TierSettings(
-            model=model,
+            model=own.model,
             backend=self.backend_kind(tier),
-            window=getattr(self, f"{tier}_max_input_tokens"),
-            chunk_tokens=getattr(self, f"{tier}_chunk_tokens"),
+            window=own.max_input_tokens,
+            chunk_tokens=own.chunk_tokens,
             overlap_tokens=self.chunk_overlap_tokens,
             chunk_summary_tokens=self.chunk_summary_tokens,
-            final_tokens={length: getattr(self, f"summary_tokens_{length}") for length in SummaryLength},
+            final_tokens={
+                SummaryLength.SHORT: self.summary_tokens_short,
+                SummaryLength.MEDIUM: self.summary_tokens_medium,
+                SummaryLength.LONG: self.summary_tokens_long,
+            },
             max_chunks=self.max_chunks,
-            batch_size=getattr(self, f"{tier}_batch_size"),
+            batch_size=own.batch_size,
             min_new_tokens=self.min_new_tokens,
-            options=self.generation.get(model) or self.generation.get(defaults, GenerationOptions()),
-            prompts=PROMPTS[self.prompt_style(model)],
-            base_url=getattr(self, f"{tier}_base_url"),
-            api_key=key.get_secret_value() if key else None,
-            tokenizer=getattr(self, f"{tier}_tokenizer"),
+            options=self.generation.get(own.model) or self.generation.get(defaults, GenerationOptions()),
+            prompts=PROMPTS[self.prompt_style(own.model)],
+            base_url=own.base_url,
+            api_key=own.api_key,
+            tokenizer=own.tokenizer,
         )
 
     def prompt_style(self, model: str) -> str:

@@ -49,10 +49,13 @@ class StageSpec:
 
     def concurrency(self, settings: Settings) -> int:
         """Processes per worker; a model stage's one process holds one model (and one CUDA context)."""
-        return 1 if self.batched else int(getattr(settings, f"{self.stage}_concurrency"))
+        if self.batched:
+            return 1
+        return {Stage.INGEST: settings.ingest_concurrency, Stage.GATE: settings.gate_concurrency}[self.stage]
 
     def batch_size(self, settings: Settings) -> int:
-        return int(getattr(settings, f"{self.stage}_batch_size")) if self.batched else 1
+        """Jobs gathered per task call: a model stage's tier's batch size (RECAP_SMALL/LARGE_BATCH_SIZE)."""
+        return settings.fields_of(self.tier).batch_size if self.tier else 1
 
 
 STAGES: dict[Stage, StageSpec] = {

@@ -21,6 +21,20 @@ DEFAULT_PROMPTS: dict[str, str] = {"bundled:smollm2-135m-instruct": "topics"}
 
 
 @dataclass(frozen=True)
+class TierFields:
+    """One tier's own settings as the environment names them (RECAP_SMALL_* or RECAP_LARGE_*)."""
+
+    model: str
+    backend: str  # auto | transformers | llamacpp | openai
+    base_url: str | None
+    api_key: str | None = field(repr=False)
+    tokenizer: str | None
+    max_input_tokens: int
+    chunk_tokens: int | None
+    batch_size: int
+
+
+@dataclass(frozen=True)
 class TierSettings:
     """What one model tier's summarizer needs, gathered from the settings by `Settings.tier`."""
 
