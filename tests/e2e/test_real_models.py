@@ -1,5 +1,6 @@
-"""The real SmolLM2-135M-Instruct file through `recap up` on real Redis and PostgreSQL: readable summaries,
-margins of its own, real token counts in the ledger. (The 1.1 GB large model belongs to the benchmarks.)"""
+"""The demo's small model (the real SmolLM2-135M-Instruct file with Recap's committed adapter) through `recap up`
+on real Redis and PostgreSQL: readable summaries, margins of its own, real token counts in the ledger. (The 1.1 GB
+large model belongs to the benchmarks.)"""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 import pytest
 
 from recap.cascade import load_meetings
+from recap.demo import BUNDLED_SMALL
 from tests.e2e.helpers import shortest, statuses, submit_meetings
 
 pytestmark = pytest.mark.e2e
@@ -42,19 +44,21 @@ def test_the_real_small_model_summarizes_unseen_meetings_through_the_stack(
     stack = start_stack(
         DATABASE_URL=pg_url,
         REDIS_URL=redis_url,
-        RECAP_SMALL_MODEL="bundled:smollm2-135m-instruct",
+        RECAP_SMALL_MODEL=BUNDLED_SMALL,
         RECAP_MODELS_DIR=str(smollm2.parent),
         RECAP_SMALL_BACKEND="auto",  # a .gguf on CPU: llama.cpp
-        RECAP_GATE_THRESHOLD="0",  # nothing escalates: every summary here is SmolLM2's
+        RECAP_GATE_THRESHOLD="0",  # nothing escalates: every summary here is the tuned SmolLM2's
         RECAP_SUMMARY_TOKENS_MEDIUM="64",
         RECAP_CHUNK_SUMMARY_TOKENS="48",
         RECAP_TORCH_THREADS="2",
     )
     jobs = submit_meetings(stack, tmp_path, meetings)
     assert [(j["status"], j["tier"]) for j in jobs] == [("done", "small")] * 3, jobs
+    # The tuned model writes what it was trained on: one or two sentences, as the human answers and AMI's
+    # abstract sentences are (README, "Fine-tuning the small tier"). A sentence of English, not a fragment.
     for job in jobs:
         words = re.findall(r"[a-z]+", job["summary"].lower())
-        assert len(words) >= 10 and len(COMMON & set(words)) >= 3, job["summary"]
+        assert len(words) >= 6 and len(COMMON & set(words)) >= 2, [j["summary"] for j in jobs]
     views = statuses(stack, jobs)
     margins = [v["gate"]["score"] for v in views]
     assert len(set(margins)) == 3 and all(0 < m < 1 for m in margins)  # the model's own, job by job
@@ -63,8 +67,8 @@ def test_the_real_small_model_summarizes_unseen_meetings_through_the_stack(
     jsonl.write_text("".join(json.dumps(m) + "\n" for m in meetings))
     for view, meeting in zip(views, load_meetings(jsonl), strict=True):
         small = next(s for s in view["stages"] if s["stage"] == "small")
-        assert (small["model"], small["device"]) == ("bundled:smollm2-135m-instruct", "cpu")
+        assert (small["model"], small["device"]) == (BUNDLED_SMALL, "cpu")
         transcript = smollm2_llamacpp.count(["\n".join(f"{who}: {text}" for who, text in meeting.turns)])[0]
         # Every transcript token was read once (chunk overlaps and prompts only add); the answer was counted.
         assert small["input_tokens"] >= 0.9 * transcript and small["output_tokens"] > 10
-        assert view["summaries"][0]["model"] == "bundled:smollm2-135m-instruct"
+        assert view["summaries"][0]["model"] == BUNDLED_SMALL
