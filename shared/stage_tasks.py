@@ -14,11 +14,11 @@ from celery_batches import Batches, SimpleRequest
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import OperationalError
 
-from shared import failpoints, lifecycle, outbox, progress
+from shared import failpoints, outbox, progress
 from shared.backoff import doubling
-from shared.batches import BatchOutcome
 from shared.config import get_settings
 from shared.failpoints import Point
+from shared.lifecycle import StageOutcome
 from shared.stages import NOTIFY_TASK, STAGES, Stage
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,10 @@ def db_backoff(retries: int) -> float:
     return doubling(settings.db_retry_delay_s, retries, settings.db_retry_max_delay_s)
 
 
-def announce(app: Celery) -> None:
-    """Sends the webhooks of the jobs this process just ended (committed) to the notify queue; a lost send is
-    found due by the sweeper."""
-    for job_id in lifecycle.take_ended():
+def announce(app: Celery, job_ids: Sequence[uuid.UUID]) -> None:
+    """Sends the webhooks of jobs just ended (committed) to the notify queue; a lost send is found due by the
+    sweeper."""
+    for job_id in job_ids:
         with contextlib.suppress(BrokerError, OSError):
             app.send_task(NOTIFY_TASK, kwargs={"job_id": str(job_id)})
 
@@ -58,9 +58,8 @@ def send_back(app: Celery, task: str, job_ids: Sequence[uuid.UUID]) -> None:
         app.send_task(task, kwargs={"job_id": str(job_id)})
 
 
-def job_task(app: Celery, stage: Stage, run: Callable[[uuid.UUID], bool]) -> Task:
-    """One job per call; `run` returns True when the job goes on to the next stage (its message is then in the
-    outbox). A lost database sends the job back to this queue, with backoff, for as long as the outage lasts:
+def job_task(app: Celery, stage: Stage, run: Callable[[uuid.UUID], StageOutcome]) -> Task:
+    """One job per call; `run` says where it went (to the next stage: its message is then in the outbox). A lost database sends the job back to this queue, with backoff, for as long as the outage lasts:
     no message is dropped. A crash outside the job's own error handling (a bug while ending it) sends it back
     too, at most `max_deliveries` times: its claim is taken again, it must not stay in the stage's status."""
 
@@ -68,7 +67,7 @@ def job_task(app: Celery, stage: Stage, run: Callable[[uuid.UUID], bool]) -> Tas
     def task(self: Task, job_id: str) -> None:
         with progress.working():
             try:
-                forward = run(uuid.UUID(job_id))
+                outcome = run(uuid.UUID(job_id))
             except OperationalError as exc:
                 raise self.retry(countdown=db_backoff(self.request.retries), exc=exc) from exc
             except Exception as exc:
@@ -77,10 +76,10 @@ def job_task(app: Celery, stage: Stage, run: Callable[[uuid.UUID], bool]) -> Tas
                 raise self.retry(
                     countdown=db_backoff(self.request.retries), exc=exc, max_retries=limit
                 ) from exc
-            if forward:
+            if outcome.forward:
                 failpoints.hit(Point.AFTER_COMMIT)
-                outbox.send(app, next_task(stage), [uuid.UUID(job_id)])
-            announce(app)
+                outbox.send(app, next_task(stage), outcome.forward)
+            announce(app, outcome.announce)
 
     return task
 
@@ -99,7 +98,7 @@ class FlushingBatches(Batches):  # type: ignore[misc]  # celery-batches is untyp
         return handler
 
 
-def batch_task(app: Celery, stage: Stage, run: Callable[[Sequence[uuid.UUID]], BatchOutcome]) -> Task:
+def batch_task(app: Celery, stage: Stage, run: Callable[[Sequence[uuid.UUID]], StageOutcome]) -> Task:
     """A celery-batches task: up to the stage's batch size of queued jobs per call, acked together once it returns.
 
     `run`'s `forward` jobs go to the next stage, its `retry` jobs (database unreachable) back to this queue after
@@ -121,7 +120,7 @@ def batch_task(app: Celery, stage: Stage, run: Callable[[Sequence[uuid.UUID]], B
                 outcome = run(job_ids)
             except Exception:
                 log.exception("batch crashed outside its jobs' error handling; sending its jobs again")
-                outcome = BatchOutcome(retry=job_ids)
+                outcome = StageOutcome(retry=job_ids)
             if outcome.forward:  # the large stage ends its jobs: it has no next task
                 failpoints.hit(Point.AFTER_COMMIT)
                 outbox.send(app, next_task(stage), outcome.forward)
@@ -129,6 +128,6 @@ def batch_task(app: Celery, stage: Stage, run: Callable[[Sequence[uuid.UUID]], B
                 app, spec.task, outcome.again
             )  # the back of this queue: the jobs that came meanwhile first
             send_back(app, spec.task, outcome.retry)
-            announce(app)
+            announce(app, outcome.announce)
 
     return task

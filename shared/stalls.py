@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import redis
 from sqlalchemy import select
@@ -51,61 +52,71 @@ class Stalled:
     claimed_by: str | None = None
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What one sweep read besides the jobs: live claimants, queued and taken messages, idle and busy stages."""
+
+    now: datetime
+    owners: set[str]
+    queued: set[uuid.UUID]
+    empty: set[Stage]
+    busy: set[Stage]
+    taken: dict[uuid.UUID, datetime]
+
+
 def find(session: Session, settings: Settings, broker: redis.Redis) -> list[Stalled]:
     now = utcnow()
     soonest = min(settings.heartbeat_ttl_s, settings.stall_s, *settings.stall_s_by_stage.values())
     job = table_of(Job).c
-    rows = (
-        session.connection()
-        .execute(
-            select(job.id, job.status, job.claimed_by, job.claimed_at, job.updated_at, job.sweeps).where(
-                job.status.not_in(TERMINAL), job.updated_at < now - timedelta(seconds=soonest)
-            )
-        )
-        .all()
+    stmt = select(job.id, job.status, job.claimed_by, job.claimed_at, job.updated_at, job.sweeps).where(
+        job.status.not_in(TERMINAL), job.updated_at < now - timedelta(seconds=soonest)
     )
+    rows = session.connection().execute(stmt).all()
     if not rows:
         return []
     owners = liveness.alive(broker, {r.claimed_by for r in rows if r.claimed_by})
     waiting = {r.id for r in rows if not r.claimed_by}
-    queued = (
-        set(
-            session.connection()
-            .execute(select(table_of(Outbox).c.job_id).where(col(Outbox.job_id).in_(waiting)))
-            .scalars()
-        )
-        if waiting
-        else set()
-    )
-    with broker.pipeline() as pipe:
-        for stage in STAGES:
-            pipe.llen(str(stage))
-        empty = {stage for stage, length in zip(STAGES, pipe.execute(), strict=True) if length == 0}
     busy = {STAGE_OF_STATUS[r.status] for r in rows if r.claimed_by in owners}
     taken = unacked_jobs(broker) if waiting else {}
-    hung_after = timedelta(
-        seconds=settings.stage_time_limit_s + settings.stage_kill_grace_s + settings.heartbeat_ttl_s
-    )
+    seen = _Seen(now, owners, _in_outbox(session, waiting), _empty_queues(broker), busy, taken)
     stalled = []
     for r in rows:
         stage = STAGE_OF_STATUS[r.status]
-        why: Why | None = None
-        if r.claimed_by and r.claimed_at is not None:
-            claimed_for = now - as_utc(r.claimed_at)
-            if claimed_for > timedelta(seconds=settings.heartbeat_ttl_s) and r.claimed_by not in owners:
-                why = Why.WORKER_LOST
-            elif claimed_for > hung_after:
-                why = Why.HUNG
-        elif (
-            stage in empty
-            and r.id not in queued
-            and not _held(taken.get(r.id), stage in busy, settings.stall_after(stage), now)
-            and now - as_utc(r.updated_at) > timedelta(seconds=settings.stall_after(stage))
-        ):
-            why = Why.MESSAGE_LOST
-        if why is not None:
+        if (why := _why(r, stage, seen, settings)) is not None:
             stalled.append(Stalled(r.id, stage, why, r.updated_at, r.sweeps, r.claimed_by))
     return stalled
+
+
+def _in_outbox(session: Session, job_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    if not job_ids:
+        return set()
+    stmt = select(table_of(Outbox).c.job_id).where(col(Outbox.job_id).in_(job_ids))
+    return set(session.connection().execute(stmt).scalars())
+
+
+def _empty_queues(broker: redis.Redis) -> set[Stage]:
+    with broker.pipeline() as pipe:
+        for stage in STAGES:
+            pipe.llen(str(stage))
+        return {stage for stage, length in zip(STAGES, pipe.execute(), strict=True) if length == 0}
+
+
+def _why(row: Any, stage: Stage, seen: _Seen, settings: Settings) -> Why | None:
+    """Why the job is stalled, if it is (the module's docstring gives the rules)."""
+    if row.claimed_by and row.claimed_at is not None:
+        claimed_for = seen.now - as_utc(row.claimed_at)
+        if claimed_for > timedelta(seconds=settings.heartbeat_ttl_s) and row.claimed_by not in seen.owners:
+            return Why.WORKER_LOST
+        hung_after = settings.stage_time_limit_s + settings.stage_kill_grace_s + settings.heartbeat_ttl_s
+        return Why.HUNG if claimed_for > timedelta(seconds=hung_after) else None
+    stall_s = settings.stall_after(stage)
+    lost = (
+        stage in seen.empty
+        and row.id not in seen.queued
+        and not _held(seen.taken.get(row.id), stage in seen.busy, stall_s, seen.now)
+        and seen.now - as_utc(row.updated_at) > timedelta(seconds=stall_s)
+    )
+    return Why.MESSAGE_LOST if lost else None
 
 
 def _held(taken_at: datetime | None, busy: bool, stall_s: float, now: datetime) -> bool:

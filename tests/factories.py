@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import select
 
 from shared.db import repository as repo
+from shared.db import views
 from shared.db.models import GateDecision, Job, StageRun, Summary
 from shared.db.session import session_scope
 
@@ -51,6 +52,16 @@ def create_job(url: str, raw: bytes = MEETING, tenant: str = "t1", **options: An
     """A queued job; `options` as repo.create_job takes them (summary_length, requested_format)."""
     with session_scope(url) as session:
         return repo.create_job(session, raw=raw, tenant=tenant, source_name="meeting.txt", **options).id
+
+
+def HELD(session: Any, job: Any) -> Any:  # noqa: N802  (a claim that loads nothing: the job row is enough)
+    return job
+
+
+def view(url: str, job_id: uuid.UUID) -> Any:
+    """The job as the API shows it."""
+    with session_scope(url) as session:
+        return views.job_view(session, job_id=job_id)
 
 
 def rows(url: str, job_id: uuid.UUID) -> dict[str, Any]:

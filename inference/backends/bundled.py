@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 PREFIX = "bundled:"
 CHUNK = 1 << 22
@@ -146,6 +147,15 @@ def is_installed(bundle: Bundle, models_dir: Path) -> bool:
     )
 
 
+def _copy(parts: list[Path], dst: BinaryIO, digest: Any, on_bytes: Callable[[int], None]) -> None:
+    for part in parts:
+        with part.open("rb") as src:
+            while block := src.read(CHUNK):
+                digest.update(block)
+                dst.write(block)
+                on_bytes(len(block))
+
+
 def join_verified(
     parts: list[Path], out: Path, sha256: str, on_bytes: Callable[[int], None] = lambda _: None
 ) -> None:
@@ -156,12 +166,7 @@ def join_verified(
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as dst:
-            for part in parts:
-                with part.open("rb") as src:
-                    while block := src.read(CHUNK):
-                        digest.update(block)
-                        dst.write(block)
-                        on_bytes(len(block))
+            _copy(parts, dst, digest, on_bytes)
         if digest.hexdigest() != sha256:
             raise BundleError(
                 f"{out.name}: sha256 {digest.hexdigest()} is not the pinned {sha256}; refusing the file "

@@ -193,7 +193,7 @@ def calibrate(
     """Run the small model on calibration meetings; write the gate's thresholds where the stack reads them."""
     from inference.scores import SCORES
     from recap import calibrate as calibration
-    from shared.config import gate_file_path
+    from shared.gate_settings import gate_file_path
 
     score = score or get_settings().gate_score
     if (target_rate is None) == (budget is None):

@@ -32,23 +32,28 @@ def migrate(
     """Migrate the database (DATABASE_URL) to the latest schema."""
     import time
 
-    from sqlalchemy.exc import OperationalError
-
-    from shared.db.migrate import at_head, upgrade
+    from shared.db.migrate import upgrade
 
     if not wait:
         upgrade()
         return
     deadline = time.monotonic() + get_settings().migrate_wait_s
-    while time.monotonic() < deadline:
-        try:
-            if at_head():
-                return
-        except OperationalError:
-            pass  # the database is not up yet
+    while not _at_head() and time.monotonic() < deadline:
         time.sleep(2)
-    console.print("[red]error:[/] the schema did not reach head within RECAP_MIGRATE_WAIT_S")
-    raise typer.Exit(1)
+    if not _at_head():
+        console.print("[red]error:[/] the schema did not reach head within RECAP_MIGRATE_WAIT_S")
+        raise typer.Exit(1)
+
+
+def _at_head() -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    from shared.db.migrate import at_head
+
+    try:
+        return at_head()
+    except OperationalError:
+        return False  # the database is not up yet
 
 
 def _worker_name(name: str) -> str:
@@ -65,7 +70,7 @@ WorkerName = Annotated[
 @app.command()
 def worker(name: WorkerName) -> None:
     """Run one queue's Celery worker in the foreground, as `recap up` runs it (containers' command)."""
-    from recap.stack import notify_command, worker_command
+    from recap.commands import notify_command, worker_command
 
     settings = get_settings()
     command = notify_command(settings) if name == NOTIFY else worker_command(STAGES[Stage(name)], settings)
@@ -96,7 +101,7 @@ def api() -> None:
 @app.command()
 def flower() -> None:
     """Run Flower (basic auth from RECAP_FLOWER_BASIC_AUTH; required unless it listens on loopback only)."""
-    from recap.stack import flower_command, flower_env
+    from recap.commands import flower_command, flower_env
 
     settings = get_settings()
     if not settings.flower_basic_auth and settings.flower_address not in ("127.0.0.1", "localhost"):

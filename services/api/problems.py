@@ -78,55 +78,57 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+async def _problem(request: Request, exc: Problem) -> JSONResponse:
+    return problem_response(exc.status, exc.code, exc.detail, instance=request.url.path, headers=exc.headers)
+
+
+async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in exc.errors()
+    ]
+    where = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+    detail = f"the request is malformed: {where}"
+    return problem_response(422, "invalid_request", detail, instance=request.url.path, errors=errors)
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    headers = dict(exc.headers or {})
+    return problem_response(
+        exc.status_code, code, str(exc.detail), instance=request.url.path, headers=headers
+    )
+
+
+async def _database(request: Request, _exc: OperationalError) -> JSONResponse:
+    detail = "the database cannot be reached; retry with backoff (an Idempotency-Key makes that safe)"
+    return problem_response(
+        503, "unavailable", detail, instance=request.url.path, headers={"Retry-After": "5"}
+    )
+
+
+async def _bug(request: Request, _exc: Exception) -> JSONResponse:
+    # Starlette raises the exception again after this answer: uvicorn logs it with its traceback.
+    return problem_response(
+        500, "internal_error", "an internal error; it was logged", instance=request.url.path
+    )
+
+
+HANDLERS: dict[type[Exception], Any] = {
+    Problem: _problem,
+    RequestValidationError: _invalid,
+    StarletteHTTPException: _http,
+    OperationalError: _database,
+    Exception: _bug,
+}
+
+
 def install(api: FastAPI) -> None:
     """Every error the API can answer, as a problem: ours, FastAPI's validation, Starlette's 404/405, a lost
     database (503), a bug (500, without its details)."""
-
-    @api.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(
-            exc.status, exc.code, exc.detail, instance=request.url.path, headers=exc.headers
-        )
-
-    @api.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "loc": [str(p) for p in e.get("loc", ())],
-                "msg": str(e.get("msg", "")),
-                "type": str(e.get("type", "")),
-            }
-            for e in exc.errors()
-        ]
-        where = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
-        return problem_response(
-            422,
-            "invalid_request",
-            f"the request is malformed: {where}",
-            instance=request.url.path,
-            errors=errors,
-        )
-
-    @api.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem_response(
-            exc.status_code, code, str(exc.detail), instance=request.url.path, headers=dict(exc.headers or {})
-        )
-
-    @api.exception_handler(OperationalError)
-    async def _database(request: Request, _exc: OperationalError) -> JSONResponse:
-        return problem_response(
-            503,
-            "unavailable",
-            "the database cannot be reached; retry with backoff (an Idempotency-Key makes that safe)",
-            instance=request.url.path,
-            headers={"Retry-After": "5"},
-        )
-
-    @api.exception_handler(Exception)
-    async def _bug(request: Request, _exc: Exception) -> JSONResponse:
-        # Starlette raises the exception again after this answer: uvicorn logs it with its traceback.
-        return problem_response(
-            500, "internal_error", "an internal error; it was logged", instance=request.url.path
-        )
+    for kind, handler in HANDLERS.items():
+        api.add_exception_handler(kind, handler)

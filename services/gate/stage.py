@@ -17,7 +17,7 @@ from shared.db import repository as repo
 from shared.db.models import GateDecision, utcnow
 from shared.db.session import session_scope
 from shared.errors import JobError
-from shared.lifecycle import advance, claim, complete, job_errors
+from shared.lifecycle import Claimed, Moved, StageOutcome, advance, claim, complete, job_errors
 from shared.schemas import Usage
 from shared.stages import Stage
 from shared.states import Decision, Tier
@@ -120,27 +120,23 @@ def _record(session: Session, job_id: uuid.UUID, outcome: Outcome, scores: dict[
     repo.save_decision(session, decision=decision)
 
 
-def gate_job(job_id: uuid.UUID) -> bool:
-    """Decides a job; True when the large-model stage should be sent it."""
-    settings = get_settings()
-    with job_errors(job_id):
-        small = claim(job_id, Stage.GATE, _load)
-        if small is None:
-            return False
-        started = time.perf_counter()
-        with session_scope() as session:
-            outcome, degraded = _decide(session, settings, job_id, small)
-            _record(session, job_id, outcome, small.scores)
-            usage = Usage(model=MODEL, device="cpu", seconds=time.perf_counter() - started)
-            if outcome.route is Decision.ESCALATE:
-                return advance(session, job_id=job_id, stage=Stage.GATE, usage=usage)
-            complete(
-                session,
-                job_id=job_id,
-                stage=Stage.GATE,
-                usage=usage,
-                summary=small.text,
-                tier=Tier.SMALL,
-                degraded=degraded,
-            )
-    return False
+def gate_job(job_id: uuid.UUID) -> StageOutcome:
+    """Decides a job: on to the large-model stage, or ended with the small summary."""
+    outcome = StageOutcome()
+    with job_errors(job_id) as ending:
+        if (small := claim(job_id, Stage.GATE, _load)) is not None:
+            outcome.add(job_id, _gate(small))
+    if ending.announce:
+        outcome.announce.append(job_id)
+    return outcome
+
+
+def _gate(small: Claimed[_Small]) -> Moved:
+    settings, job_id, started = get_settings(), small.job_id, time.perf_counter()
+    with session_scope() as session:
+        outcome, degraded = _decide(session, settings, job_id, small.loaded)
+        _record(session, job_id, outcome, small.loaded.scores)
+        usage = Usage(model=MODEL, device="cpu", seconds=time.perf_counter() - started)
+        if outcome.route is Decision.ESCALATE:
+            return advance(session, small, usage)
+        return complete(session, small, usage, small.loaded.text, Tier.SMALL, degraded)

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from services.ingest.parse import parse_as_configured
 from shared.db import repository as repo
 from shared.db.session import session_scope
-from shared.lifecycle import advance, claim, job_errors
+from shared.lifecycle import StageOutcome, advance, claim, job_errors
 from shared.schemas import Usage
 from shared.stages import Stage
 
@@ -21,22 +21,21 @@ def _raw(session: Session, job: repo.JobRow) -> tuple[bytes, str | None]:
     return repo.get_raw(session, job_id=job.id), job.requested_format
 
 
-def ingest_job(job_id: uuid.UUID) -> bool:
-    """Runs ingestion for a job; True when the small-model stage should be sent it."""
-    with job_errors(job_id):
+def ingest_job(job_id: uuid.UUID) -> StageOutcome:
+    """Runs ingestion for a job: on to the small-model stage, or ended with the transcript's error."""
+    outcome = StageOutcome()
+    with job_errors(job_id) as ending:
         claimed = claim(job_id, Stage.INGEST, _raw)
         if claimed is None:
-            return False
-        raw, requested = claimed
+            return outcome
+        raw, requested = claimed.loaded
         started = time.perf_counter()
         parsed = parse_as_configured(raw, format=requested)
         usage = Usage(model=MODEL, device="cpu", seconds=time.perf_counter() - started)
+        turns = [{"speaker": t.speaker, "text": t.text, "start": t.start, "end": t.end} for t in parsed.turns]
         with session_scope() as session:
-            turns = [
-                {"speaker": t.speaker, "text": t.text, "start": t.start, "end": t.end} for t in parsed.turns
-            ]
             repo.save_turns(session, job_id=job_id, turns=turns)
-            return advance(
-                session, job_id=job_id, stage=Stage.INGEST, usage=usage, source_format=parsed.format
-            )
-    return False
+            outcome.add(job_id, advance(session, claimed, usage, source_format=parsed.format))
+    if ending.announce:
+        outcome.announce.append(job_id)
+    return outcome

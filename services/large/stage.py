@@ -10,22 +10,24 @@ from sqlmodel import Session
 
 from inference.longform import LongSummary, summary_fields
 from inference.summarizers import slice_spent, summarize, summarizer
-from shared.batches import BatchOutcome, BatchStage, run_batch
+from shared.batches import BatchStage, run_batch
+from shared.db import budget, ledger
 from shared.db import repository as repo
-from shared.lifecycle import complete, sliced_loader
+from shared.lifecycle import Claimed, Moved, Sliced, StageOutcome, complete, sliced_loader
 from shared.stages import Stage
 from shared.states import Tier
 
 
-def _save(session: Session, job_id: uuid.UUID, done: LongSummary) -> bool:
+def _save(session: Session, claimed: Claimed[Sliced], done: LongSummary) -> Moved:
     model = summarizer(Tier.LARGE).model
+    job_id = claimed.job_id
     repo.save_summary(
         session, job_id=job_id, tier=Tier.LARGE, model=model.name, scores=None, **summary_fields(done)
     )
-    complete(
-        session, job_id=job_id, stage=Stage.LARGE, usage=done.usage(model), summary=done.text, tier=Tier.LARGE
-    )
-    return False  # the last stage: nothing to send on
+    moved = complete(session, claimed, done.usage(model), done.text, Tier.LARGE)
+    # The reservation becomes what every large attempt cost, the lost ones too.
+    budget.settle(session, job_id=job_id, cost=ledger.stage_total(session, job_id=job_id, stage=Stage.LARGE))
+    return moved
 
 
 STAGE = BatchStage(
@@ -37,11 +39,12 @@ STAGE = BatchStage(
 )
 
 
-def summarize_large_jobs(job_ids: Sequence[uuid.UUID]) -> BatchOutcome:
+def summarize_large_jobs(job_ids: Sequence[uuid.UUID]) -> StageOutcome:
     return run_batch(STAGE, job_ids)
 
 
-def summarize_large_job(job_id: uuid.UUID) -> None:
+def summarize_large_job(job_id: uuid.UUID) -> StageOutcome:
     """One job alone, its slices back to back."""
-    while summarize_large_jobs([job_id]).again:
+    while (outcome := summarize_large_jobs([job_id])).again:
         pass
+    return outcome

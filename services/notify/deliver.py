@@ -6,7 +6,8 @@ import logging
 import random
 import time
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -31,6 +32,16 @@ def backoff_s(attempt: int, settings: Settings) -> float:
     return float(delay / 2 + random.uniform(0, delay / 2))
 
 
+@dataclass(frozen=True)
+class Sent:
+    """What one POST came to: the receiver's status, or the error; a permanent error is not retried."""
+
+    status: int | None = None
+    error: str | None = None
+    permanent: bool = False
+    latency_ms: float = 0.0
+
+
 def deliver(job_id: uuid.UUID, settings: Settings | None = None) -> WebhookState | None:
     """Delivers the job's webhook if it is due; the state it is left in (None: not due, or not ours)."""
     settings = settings or get_settings()
@@ -42,56 +53,25 @@ def deliver(job_id: uuid.UUID, settings: Settings | None = None) -> WebhookState
         view = views.job_view(session, job_id=job_id)
         salt = tenants.salt_of(session, delivery.tenant)
     assert view is not None
-    body = view.model_dump_json().encode()
-    status: int | None = None
-    error: str | None = None
-    permanent = False
-    started = time.perf_counter()
-    try:
-        # Checked again at delivery (the name may resolve elsewhere now), and the connection goes to that address.
-        pinned = pin(delivery.url, allow_private=settings.webhook_allow_private)
-        if salt is None:
-            raise InputError("webhook_tenant_unknown", f"tenant {delivery.tenant!r} has no webhook secret")
-        secret = tenants.webhook_secret(settings, delivery.tenant, salt)
-        request = httpx.Request(
-            "POST",
-            pinned.url,
-            content=body,
-            headers={
-                "Host": pinned.host_header,
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                **standard_headers(secret, f"msg_{job_id}", body),  # one id per job: retries share it
-                SIGNATURE_HEADER: sign(secret, body),
-                "Recap-Delivery": f"{job_id}.{delivery.attempt}",
-            },
-            extensions=pinned.extensions,
-        )
-        timeout = httpx.Timeout(settings.webhook_timeout_s, connect=settings.webhook_connect_timeout_s)
-        # Redirects are not followed: one could lead to an address the check refused.
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            response = client.send(request)
-        status = response.status_code
-    except InputError as exc:  # a name that does not resolve now may later; a refused one will not get better
-        error, permanent = f"{exc.code}: {exc.message}", exc.code != "webhook_host_unresolved"
-    except Exception as exc:  # any failure (httpx.InvalidURL is no HTTPError) is a recorded attempt
-        error = f"{type(exc).__name__}: {exc}"
-    latency_ms = (time.perf_counter() - started) * 1000
-    give_up_at = as_utc(delivery.finished_at) + timedelta(hours=settings.webhook_retry_hours)
+    sent = post(delivery, view.model_dump_json().encode(), salt, settings)
     next_at = utcnow() + timedelta(seconds=backoff_s(delivery.attempt, settings))
-    if status is not None and 200 <= status < 300:
-        state = WebhookState.DELIVERED
-    elif permanent or next_at > give_up_at:
-        state = WebhookState.FAILED
-    else:
-        state = WebhookState.PENDING
+    state = _state(
+        sent, next_at, as_utc(delivery.finished_at) + timedelta(hours=settings.webhook_retry_hours)
+    )
+    _record(delivery, sent, state, next_at, settings)
+    return state
+
+
+def _record(
+    delivery: deliveries.Delivery, sent: Sent, state: WebhookState, next_at: datetime, settings: Settings
+) -> None:
     with session_scope(settings.database_url) as session:
         deliveries.record(
             session,
             delivery=delivery,
-            status_code=status,
-            latency_ms=round(latency_ms, 2),
-            error=error,
+            status_code=sent.status,
+            latency_ms=round(sent.latency_ms, 2),
+            error=sent.error,
             state=state,
             retry_at=next_at if state is WebhookState.PENDING else None,
         )
@@ -99,7 +79,49 @@ def deliver(job_id: uuid.UUID, settings: Settings | None = None) -> WebhookState
         "webhook %s: attempt %d, %s",
         state,
         delivery.attempt,
-        status if status is not None else error,
-        extra={"job_id": str(job_id), "attempt": delivery.attempt, "status_code": status},
+        sent.status if sent.status is not None else sent.error,
+        extra={"job_id": str(delivery.job_id), "attempt": delivery.attempt, "status_code": sent.status},
     )
-    return state
+
+
+def post(delivery: deliveries.Delivery, body: bytes, salt: str | None, settings: Settings) -> Sent:
+    """POSTs the signed body to the delivery's URL, checked again now and connected to the address checked (the
+    name may resolve elsewhere since the job was submitted). Redirects are not followed: one could lead to an
+    address the check refused."""
+    started = time.perf_counter()
+    try:
+        pinned = pin(delivery.url, allow_private=settings.webhook_allow_private)
+        if salt is None:
+            raise InputError("webhook_tenant_unknown", f"tenant {delivery.tenant!r} has no webhook secret")
+        secret = tenants.webhook_secret(settings, delivery.tenant, salt)
+        headers = {
+            "Host": pinned.host_header,
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            **standard_headers(secret, f"msg_{delivery.job_id}", body),  # one id per job: retries share it
+            SIGNATURE_HEADER: sign(secret, body),
+            "Recap-Delivery": f"{delivery.job_id}.{delivery.attempt}",
+        }
+        request = httpx.Request(
+            "POST", pinned.url, content=body, headers=headers, extensions=pinned.extensions
+        )
+        timeout = httpx.Timeout(settings.webhook_timeout_s, connect=settings.webhook_connect_timeout_s)
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            status = client.send(request).status_code
+    except InputError as exc:  # a name that does not resolve now may later; a refused one will not get better
+        return Sent(None, f"{exc.code}: {exc.message}", exc.code != "webhook_host_unresolved", _ms(started))
+    except Exception as exc:  # any failure (httpx.InvalidURL is no HTTPError) is a recorded attempt
+        return Sent(None, f"{type(exc).__name__}: {exc}", latency_ms=_ms(started))
+    return Sent(status, latency_ms=_ms(started))
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _state(sent: Sent, next_at: datetime, give_up_at: datetime) -> WebhookState:
+    if sent.status is not None and 200 <= sent.status < 300:
+        return WebhookState.DELIVERED
+    if sent.permanent or next_at > give_up_at:
+        return WebhookState.FAILED
+    return WebhookState.PENDING

@@ -11,10 +11,10 @@ from sqlmodel import Session
 from inference.longform import LongSummary, summary_fields
 from inference.scores import Generated, aggregate
 from inference.summarizers import slice_spent, summarize, summarizer
-from shared.batches import BatchOutcome, BatchStage, run_batch
+from shared.batches import BatchStage, run_batch
 from shared.config import get_settings
 from shared.db import repository as repo
-from shared.lifecycle import advance, sliced_loader
+from shared.lifecycle import Claimed, Moved, Sliced, StageOutcome, advance, sliced_loader
 from shared.stages import Stage
 from shared.states import Tier
 
@@ -28,13 +28,18 @@ def gate_scores(done: LongSummary) -> dict[str, float]:
     }
 
 
-def _save(session: Session, job_id: uuid.UUID, done: LongSummary) -> bool:
+def _save(session: Session, claimed: Claimed[Sliced], done: LongSummary) -> Moved:
     model = summarizer(Tier.SMALL).model
     scores = gate_scores(done)
     repo.save_summary(
-        session, job_id=job_id, tier=Tier.SMALL, model=model.name, scores=scores, **summary_fields(done)
+        session,
+        job_id=claimed.job_id,
+        tier=Tier.SMALL,
+        model=model.name,
+        scores=scores,
+        **summary_fields(done),
     )
-    return advance(session, job_id=job_id, stage=Stage.SMALL, usage=done.usage(model))
+    return advance(session, claimed, done.usage(model))
 
 
 STAGE = BatchStage(
@@ -46,14 +51,13 @@ STAGE = BatchStage(
 )
 
 
-def summarize_jobs(job_ids: Sequence[uuid.UUID]) -> BatchOutcome:
+def summarize_jobs(job_ids: Sequence[uuid.UUID]) -> StageOutcome:
     """Runs the small model on a batch of jobs; `forward` lists those the gate should now decide."""
     return run_batch(STAGE, job_ids)
 
 
-def summarize_job(job_id: uuid.UUID) -> bool:
-    """One job alone, its slices back to back (what the worker interleaves with other jobs); True when the gate
-    stage should be sent it."""
+def summarize_job(job_id: uuid.UUID) -> StageOutcome:
+    """One job alone, its slices back to back (what the worker interleaves with other jobs)."""
     while (outcome := summarize_jobs([job_id])).again:
         pass
-    return job_id in outcome.forward
+    return outcome

@@ -16,7 +16,8 @@ from sqlalchemy.exc import OperationalError
 
 from shared import liveness, outbox, stalls, tenants
 from shared.config import Settings
-from shared.db import deliveries, reports
+from shared.db import deliveries, reports, retention
+from shared.db import outbox as outbox_rows
 from shared.db import repository as repo
 from shared.db.models import utcnow
 from shared.db.session import session_scope
@@ -72,7 +73,9 @@ def erase_expired(settings: Settings) -> int:
         return 0
     cutoff = utcnow() - timedelta(days=settings.retention_days)
     with session_scope(settings.database_url) as session:
-        erased = repo.erase(session, job_ids=repo.expired(session, ended_before=cutoff, limit=RELAY_BATCH))
+        erased = retention.erase(
+            session, job_ids=retention.expired(session, ended_before=cutoff, limit=RELAY_BATCH)
+        )
     if erased:
         log.info(
             "erased the text of %d job(s) past RECAP_RETENTION_DAYS (%g)", erased, settings.retention_days
@@ -84,44 +87,49 @@ def relay(app: Celery, settings: Settings) -> int:
     """Sends the outbox rows older than `outbox_relay_after_s` and deletes them; how many it sent."""
     cutoff = utcnow() - timedelta(seconds=settings.outbox_relay_after_s)
     with session_scope(settings.database_url) as session:
-        rows = repo.unsent(session, older_than=cutoff, limit=RELAY_BATCH)
+        rows = outbox_rows.unsent(session, older_than=cutoff, limit=RELAY_BATCH)
         for _, job_id, task in rows:
             app.send_task(task, kwargs={"job_id": str(job_id)})
-        repo.drop_outbox(session, ids=[row_id for row_id, _, _ in rows])
+        outbox_rows.drop_outbox(session, ids=[row_id for row_id, _, _ in rows])
     if rows:
         log.warning("outbox relay sent %d message(s) their senders left behind", len(rows))
     return len(rows)
+
+
+def _give_up(job: stalls.Stalled, settings: Settings) -> bool:
+    """Ends a job swept `max_deliveries` times `stalled`; whether its webhook is now due."""
+    error = JobError(
+        "stalled",
+        f"the {job.stage} stage made no progress ({job.why}) after {job.sweeps} resends "
+        f"(RECAP_MAX_DELIVERIES {settings.max_deliveries}); `recap jobs retry` runs it again",
+    )
+    return end_job(job.job_id, error)
+
+
+def _resend(app: Celery, settings: Settings, broker: redis.Redis, job: stalls.Stalled) -> bool:
+    """Sends a stalled job's stage message again, unless it moved meanwhile; a hung claimant is told to stop."""
+    task = STAGES[job.stage].task
+    with session_scope(settings.database_url) as session:
+        if not repo.resend(session, job_id=job.job_id, version=job.updated_at, task=task):
+            return False
+    context = {"job_id": str(job.job_id), "stage": job.stage, "why": job.why}
+    log.warning("stalled job sent to %s again (%s)", job.stage, job.why, extra=context)
+    outbox.send(app, task, [job.job_id], settings.database_url)
+    liveness.count_resend(broker, job.stage, job.why)
+    if job.why is stalls.Why.HUNG and job.claimed_by:
+        liveness.tell_stop(broker, job.claimed_by, f"job {job.job_id} claimed past every limit")
+    return True
 
 
 def sweep_once(app: Celery, settings: Settings, broker: redis.Redis) -> Sweep:
     relayed = relay(app, settings)
     with session_scope(settings.database_url) as session:
         found = stalls.find(session, settings, broker)
-    resent = failed = 0
-    for job in found:
-        context = {"job_id": str(job.job_id), "stage": job.stage, "why": job.why}
-        if job.sweeps >= settings.max_deliveries:
-            end_job(
-                job.job_id,
-                JobError(
-                    "stalled",
-                    f"the {job.stage} stage made no progress ({job.why}) after {job.sweeps} resends "
-                    f"(RECAP_MAX_DELIVERIES {settings.max_deliveries}); `recap jobs retry` runs it again",
-                ),
-            )
-            failed += 1
-            continue
-        task = STAGES[job.stage].task
-        with session_scope(settings.database_url) as session:
-            moved = repo.resend(session, job_id=job.job_id, version=job.updated_at, task=task)
-        if moved:
-            log.warning("stalled job sent to %s again (%s)", job.stage, job.why, extra=context)
-            outbox.send(app, task, [job.job_id], settings.database_url)
-            liveness.count_resend(broker, job.stage, job.why)
-            if job.why is stalls.Why.HUNG and job.claimed_by:
-                liveness.tell_stop(broker, job.claimed_by, f"job {job.job_id} claimed past every limit")
-            resent += 1
-    announce(app)  # the jobs failed `stalled` just now
+    given_up = [job for job in found if job.sweeps >= settings.max_deliveries]
+    ended = [job.job_id for job in given_up if _give_up(job, settings)]
+    resent = sum(_resend(app, settings, broker, job) for job in found if job not in given_up)
+    failed = len(given_up)
+    announce(app, ended)  # the jobs failed `stalled` just now
     count_in_flight(settings, broker)
     return Sweep(relayed, resent, failed, notify_due(app, settings, broker), erase_expired(settings))
 

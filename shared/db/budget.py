@@ -86,17 +86,25 @@ def reserve(
     done: list[str] = []
     for scope, limit in limits.items():
         if not _add(session, scope=scope, period=period, amount=amount, limit=limit):
-            for back in done:  # we hold these rows' locks: giving the amount back is atomic for others
-                _add(session, scope=back, period=period, amount=-amount, limit=None)
-            session.connection().execute(
-                update(BudgetReservation)
-                .where(col(BudgetReservation.job_id) == job_id)
-                .values(amount_usd=0, settled=True)
-            )
             assert limit is not None  # an unlimited scope always accepts
+            _give_back(session, job_id, done, period, amount)
             return Refusal(scope, limit, spent(session, scope=scope, period=period))
         done.append(scope)
     return None
+
+
+def _give_back(
+    session: Session, job_id: uuid.UUID, scopes: list[str], period: datetime, amount: Decimal
+) -> None:
+    """A refused reservation: the scopes that had accepted it take the amount back (we hold these rows' locks:
+    that is atomic for others), and the job's row is kept settled at zero."""
+    for scope in scopes:
+        _add(session, scope=scope, period=period, amount=-amount, limit=None)
+    session.connection().execute(
+        update(BudgetReservation)
+        .where(col(BudgetReservation.job_id) == job_id)
+        .values(amount_usd=0, settled=True)
+    )
 
 
 def settle(session: Session, *, job_id: uuid.UUID, cost: Decimal) -> None:

@@ -6,6 +6,7 @@ import uuid
 from collections import Counter, defaultdict
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import and_, func, or_
 from sqlalchemy import select as sa_select
@@ -68,39 +69,9 @@ def usage(
     and the cost the gate avoided (what sending every job to the large model would have cost, minus the cost)."""
     window = (col(Job.tenant) == tenant, col(Job.created_at) >= start, col(Job.created_at) < end)
     by_status = dict(session.exec(select(Job.status, func.count()).where(*window).group_by(Job.status)).all())
-    run = table_of(StageRun).c  # five columns: Core's select (SQLModel's types stop at four)
-    rows = (
-        session.connection()
-        .execute(
-            sa_select(
-                run.job_id,
-                run.stage,
-                func.sum(run.input_tokens),
-                func.sum(run.output_tokens),
-                func.sum(run.cost_usd),
-            )
-            .join(table_of(Job), table_of(Job).c.id == run.job_id)
-            .where(*window)
-            .group_by(run.job_id, run.stage)
-        )
-        .all()
-    )
-    decisions = Counter(
-        session.exec(
-            select(GateDecision.decision).join(Job, col(Job.id) == col(GateDecision.job_id)).where(*window)
-        ).all()
-    )
-    jobs: dict[uuid.UUID, dict[str, StageSpend]] = defaultdict(dict)
-    tiers: dict[str, dict[str, Decimal | int]] = {}
-    for job_id, stage, tokens_in, tokens_out, cost in rows:
-        spend = StageSpend(int(tokens_in or 0), int(tokens_out or 0), Decimal(cost or 0))
-        jobs[job_id][stage] = spend
-        tier = tiers.setdefault(
-            TIER_OF_STAGE.get(stage, stage), {"input_tokens": 0, "output_tokens": 0, "cost_usd": Decimal(0)}
-        )
-        tier["input_tokens"] = int(tier["input_tokens"]) + spend.input_tokens
-        tier["output_tokens"] = int(tier["output_tokens"]) + spend.output_tokens
-        tier["cost_usd"] = Decimal(tier["cost_usd"]) + spend.cost_usd
+    jobs = _spend(session, window)
+    stmt = select(GateDecision.decision).join(Job, col(Job.id) == col(GateDecision.job_id)).where(*window)
+    decisions = Counter(session.exec(stmt).all())
     cost = sum((s.cost_usd for job in jobs.values() for s in job.values()), Decimal(0))
     large, how = always_large(
         list(jobs.values()), settings.prices.get(settings.large_model), settings.gate_large_cost_usd
@@ -109,7 +80,7 @@ def usage(
     return {
         "jobs": sum(by_status.values()),
         "by_status": {str(k): v for k, v in by_status.items()},
-        "tiers": {k: {**v, "cost_usd": float(v["cost_usd"])} for k, v in sorted(tiers.items())},
+        "tiers": _by_tier(jobs),
         "cost_usd": float(cost),
         "gated": gated,
         "escalated": decisions[Decision.ESCALATE],
@@ -117,4 +88,47 @@ def usage(
         "always_large_usd": float(large),
         "cost_avoided_usd": float(large - cost) if jobs else 0.0,
         "always_large_estimate": how,
+    }
+
+
+def _spend(session: Session, window: tuple[Any, ...]) -> dict[uuid.UUID, dict[str, StageSpend]]:
+    """Each job's tokens and cost per stage, summed over its attempts."""
+    run = table_of(StageRun).c  # five columns: Core's select (SQLModel's types stop at four)
+    stmt = (
+        sa_select(
+            run.job_id,
+            run.stage,
+            func.sum(run.input_tokens),
+            func.sum(run.output_tokens),
+            func.sum(run.cost_usd),
+        )
+        .join(table_of(Job), table_of(Job).c.id == run.job_id)
+        .where(*window)
+        .group_by(run.job_id, run.stage)
+    )
+    jobs: dict[uuid.UUID, dict[str, StageSpend]] = defaultdict(dict)
+    for job_id, stage, tokens_in, tokens_out, cost in session.connection().execute(stmt).all():
+        jobs[job_id][stage] = StageSpend(int(tokens_in or 0), int(tokens_out or 0), Decimal(cost or 0))
+    return jobs
+
+
+def _by_tier(jobs: dict[uuid.UUID, dict[str, StageSpend]]) -> dict[str, dict[str, float | int]]:
+    """Tokens and USD per tier (small, large, and cpu: ingestion and the gate)."""
+    tiers: dict[str, StageSpend] = {}
+    for stages in jobs.values():
+        for stage, spend in stages.items():
+            name = TIER_OF_STAGE.get(stage, stage)
+            was = tiers.get(name, StageSpend(0, 0, Decimal(0)))
+            tiers[name] = StageSpend(
+                was.input_tokens + spend.input_tokens,
+                was.output_tokens + spend.output_tokens,
+                was.cost_usd + spend.cost_usd,
+            )
+    return {
+        name: {
+            "input_tokens": t.input_tokens,
+            "output_tokens": t.output_tokens,
+            "cost_usd": float(t.cost_usd),
+        }
+        for name, t in sorted(tiers.items())
     }

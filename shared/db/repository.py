@@ -6,34 +6,26 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Executable, case, delete, func, insert, or_, update
+from sqlalchemy import Executable, case, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, col, select
 
-from shared.costs import Price, stage_cost
+from shared.db import outbox as outbox_rows
 from shared.db.models import (
     TERMINAL,
     GateDecision,
     Job,
     JobStatus,
-    Outbox,
-    RunOutcome,
-    StageRun,
     Summary,
     Transcript,
     WebhookState,
-    as_utc,
     table_of,
     utcnow,
 )
 from shared.errors import JobError
-from shared.schemas import (
-    Usage,
-)
 from shared.stages import STAGE_OF_STATUS
 
 
@@ -176,101 +168,6 @@ def end_with_error(session: Session, *, job_id: uuid.UUID, error: JobError) -> b
     return changed(session, stmt) == 1
 
 
-def open_attempt(
-    session: Session, *, job_id: uuid.UUID, stage: str, since: datetime | None
-) -> tuple[int, int]:
-    """Opens a new ledger row for this delivery of the stage: (its attempt number, the stage's deliveries since
-    the job was last queued, this one included). A row still open belonged to a process that died or hung:
-    it is closed `interrupted` with the seconds it is known to have had."""
-    rows = (
-        session.connection()
-        .execute(select(StageRun).where(col(StageRun.job_id) == job_id, col(StageRun.stage) == stage))
-        .all()
-    )
-    now = utcnow()
-    for row in rows:
-        if row.finished_at is None:
-            close_run(session, run_id=row.id, started_at=row.started_at, outcome=RunOutcome.INTERRUPTED)
-    since = since and as_utc(since)
-    # A slice that yielded is progress, not a failed delivery: only the others count against the limit.
-    counted = [row for row in rows if row.outcome != RunOutcome.YIELDED]
-    deliveries = 1 + sum(1 for row in counted if since is None or as_utc(row.started_at) >= since)
-    attempt = 1 + max((row.attempt for row in rows), default=0)
-    session.connection().execute(
-        insert(StageRun),
-        [{"job_id": job_id, "stage": stage, "attempt": attempt, "deliveries": deliveries, "started_at": now}],
-    )
-    return attempt, deliveries
-
-
-def close_run(session: Session, *, run_id: int, started_at: datetime, outcome: RunOutcome) -> None:
-    """Closes an attempt that recorded no usage: its wall seconds so far, no tokens (unknown)."""
-    seconds = max(0.0, (utcnow() - as_utc(started_at)).total_seconds())
-    session.connection().execute(
-        update(StageRun)
-        .where(col(StageRun.id) == run_id, col(StageRun.finished_at).is_(None))
-        .values(outcome=outcome, seconds=seconds, finished_at=utcnow())
-    )
-
-
-def close_open_runs(session: Session, *, job_id: uuid.UUID, outcome: RunOutcome) -> None:
-    rows = (
-        session.connection()
-        .execute(
-            select(StageRun.id, StageRun.started_at).where(
-                col(StageRun.job_id) == job_id, col(StageRun.finished_at).is_(None)
-            )
-        )
-        .all()
-    )
-    for row in rows:
-        close_run(session, run_id=row.id, started_at=row.started_at, outcome=outcome)
-
-
-def record_usage(
-    session: Session,
-    *,
-    job_id: uuid.UUID,
-    stage: str,
-    attempt: int,
-    usage: Usage,
-    price: Price,
-    price_version: str,
-    outcome: RunOutcome,
-) -> Decimal:
-    """Closes the attempt's ledger row with its usage, cost and outcome; returns the cost in USD. A row a later
-    delivery closed as interrupted (it took this process for dead) is recorded all the same: the work was done,
-    and this may be the attempt that moves the job (then the later one is superseded)."""
-    cost = stage_cost(
-        price, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, seconds=usage.seconds
-    )
-    stmt = (
-        update(StageRun)
-        .where(
-            col(StageRun.job_id) == job_id,
-            col(StageRun.stage) == stage,
-            col(StageRun.attempt) == attempt,
-            or_(col(StageRun.finished_at).is_(None), col(StageRun.outcome) == RunOutcome.INTERRUPTED),
-        )
-        .values(
-            outcome=outcome,
-            model=usage.model,
-            device=usage.device,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            seconds=usage.seconds,
-            batch_size=usage.batch_size,
-            price_input_per_mtok=price.input_per_mtok,
-            price_output_per_mtok=price.output_per_mtok,
-            price_per_second=price.per_second,
-            price_version=price_version,
-            cost_usd=cost,
-            finished_at=utcnow(),
-        )
-    )
-    return cost if changed(session, stmt) == 1 else Decimal(0)
-
-
 def resend(session: Session, *, job_id: uuid.UUID, version: datetime, task: str) -> bool:
     """The sweeper's move: counts a sweep, releases the job's claim and writes its stage message into the
     outbox, unless the job changed since the sweeper read it (`version`: its `updated_at`)."""
@@ -281,7 +178,7 @@ def resend(session: Session, *, job_id: uuid.UUID, version: datetime, task: str)
     )
     if changed(session, stmt) != 1:
         return False
-    enqueue(session, job_id=job_id, task=task)
+    outbox_rows.enqueue(session, job_id=job_id, task=task)
     return True
 
 
@@ -305,46 +202,8 @@ def requeue(session: Session, *, job_id: uuid.UUID, status: JobStatus, task: str
     )
     if changed(session, stmt) != 1:
         return False
-    enqueue(session, job_id=job_id, task=task)
+    outbox_rows.enqueue(session, job_id=job_id, task=task)
     return True
-
-
-def supersede(session: Session, *, job_id: uuid.UUID, stage: str, attempt: int) -> None:
-    """Marks an attempt whose result lost the race to a concurrent duplicate (its cost stays)."""
-    session.connection().execute(
-        update(StageRun)
-        .where(col(StageRun.job_id) == job_id, col(StageRun.stage) == stage, col(StageRun.attempt) == attempt)
-        .values(outcome=RunOutcome.SUPERSEDED)
-    )
-
-
-def enqueue(session: Session, *, job_id: uuid.UUID, task: str) -> None:
-    """Writes the job's next message into the outbox, in the transaction that moved the job."""
-    session.connection().execute(insert(Outbox), [{"job_id": job_id, "task": task, "created_at": utcnow()}])
-
-
-def dequeue(session: Session, *, job_ids: Sequence[uuid.UUID], task: str) -> None:
-    """Deletes outbox rows that Redis now holds."""
-    session.connection().execute(
-        delete(Outbox).where(col(Outbox.job_id).in_(list(job_ids)), col(Outbox.task) == task)
-    )
-
-
-def unsent(session: Session, *, older_than: datetime, limit: int) -> list[tuple[int, uuid.UUID, str]]:
-    """Outbox rows whose sender died or could not reach Redis, oldest first; locked (skipping rows another
-    relay holds) until the caller's transaction ends."""
-    stmt = (
-        select(Outbox.id, Outbox.job_id, Outbox.task)
-        .where(col(Outbox.created_at) < older_than)
-        .order_by(col(Outbox.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return [(row.id, row.job_id, row.task) for row in session.connection().execute(stmt).all()]
-
-
-def drop_outbox(session: Session, *, ids: Sequence[int]) -> None:
-    session.connection().execute(delete(Outbox).where(col(Outbox.id).in_(list(ids))))
 
 
 def save_turns(session: Session, *, job_id: uuid.UUID, turns: list[dict[str, Any]]) -> None:
@@ -396,50 +255,3 @@ def count_unfinished(session: Session, *, job_ids: Sequence[uuid.UUID]) -> int:
         col(Job.status).not_in(TERMINAL),
     )
     return session.exec(stmt).one()
-
-
-def job_cost(session: Session, *, job_id: uuid.UUID) -> Decimal:
-    total = session.exec(select(func.sum(StageRun.cost_usd)).where(StageRun.job_id == job_id)).one()
-    return Decimal(total or 0)
-
-
-def stage_total(session: Session, *, job_id: uuid.UUID, stage: str) -> Decimal:
-    """What every attempt of one stage of the job cost (the ledger's sum)."""
-    total = session.exec(
-        select(func.sum(StageRun.cost_usd)).where(StageRun.job_id == job_id, StageRun.stage == stage)
-    ).one()
-    return Decimal(total or 0)
-
-
-def erase(session: Session, *, job_ids: Sequence[uuid.UUID]) -> int:
-    """Deletes the jobs' meeting text (transcript, summaries, the job's summary, source name and metadata); the
-    job row, its gate decision and its ledger (tokens, seconds, costs) stay. Only ended jobs; returns how many."""
-    ids = list(
-        session.exec(
-            select(Job.id).where(col(Job.id).in_(list(job_ids)), col(Job.status).in_(TERMINAL))
-        ).all()
-    )
-    if not ids:
-        return 0
-    session.connection().execute(delete(Transcript).where(col(Transcript.job_id).in_(ids)))
-    session.connection().execute(delete(Summary).where(col(Summary.job_id).in_(ids)))
-    session.connection().execute(
-        update(Job)
-        .where(col(Job.id).in_(ids))
-        .values(summary=None, source_name=None, meta=None, erased_at=utcnow(), updated_at=utcnow())
-    )
-    return len(ids)
-
-
-def expired(session: Session, *, ended_before: datetime, limit: int) -> list[uuid.UUID]:
-    """Ended jobs whose text outlived the retention period and is not erased yet."""
-    stmt = (
-        select(Job.id)
-        .where(
-            col(Job.status).in_(TERMINAL),
-            col(Job.finished_at) < ended_before,
-            col(Job.erased_at).is_(None),
-        )
-        .limit(limit)
-    )
-    return list(session.exec(stmt).all())

@@ -171,7 +171,7 @@ def start_gate(
 ) -> Iterator[Callable[..., GateWorker]]:
     import redis as redis_client
 
-    from recap.stack import worker_command
+    from recap.commands import worker_command
     from shared.stages import STAGES, Stage
 
     procs: list[subprocess.Popen[bytes]] = []

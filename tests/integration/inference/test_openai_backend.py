@@ -121,7 +121,7 @@ def _small_stage(configure: Callable[..., None], db_url: str, server: Server) ->
     ]
     from services.ingest.stage import ingest_job
 
-    assert all(ingest_job(j) for j in jobs)
+    assert all(ingest_job(j).forward for j in jobs)
     return jobs
 
 

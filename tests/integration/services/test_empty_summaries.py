@@ -44,12 +44,12 @@ def view(url, job_id):
 def test_an_empty_small_summary_escalates_however_sure_its_scores(pipeline, mute_models, configure) -> None:
     configure(RECAP_SMALL_MODEL=str(mute_models[0]), RECAP_GATE_THRESHOLD="0")  # 0: no score escalates
     job_id = create_job(pipeline)
-    assert ingest_job(job_id) and summarize_job(job_id)
+    assert ingest_job(job_id).forward and summarize_job(job_id).forward
     with session_scope(pipeline) as session:
         small = repo.get_summary(session, job_id=job_id, tier="small")
         assert small is not None and small.text == "" and small.scores is not None
         assert small.scores["mean_margin"] == pytest.approx(1.0)  # EOS was its only choice: "sure"
-    assert gate_job(job_id) is True
+    assert gate_job(job_id).forward == [job_id]
     job = view(pipeline, job_id)
     assert job.gate.decision == "escalate" and "empty small summary" in job.gate.reason
     summarize_large_job(job_id)
@@ -60,7 +60,7 @@ def test_an_empty_small_summary_escalates_however_sure_its_scores(pipeline, mute
 def test_an_empty_final_summary_fails_the_job(pipeline, mute_models, configure) -> None:
     configure(RECAP_SMALL_MODEL=str(mute_models[0]), RECAP_LARGE_MODEL=str(mute_models[1]))
     job_id = create_job(pipeline)
-    assert ingest_job(job_id) and summarize_job(job_id) and gate_job(job_id)
+    assert ingest_job(job_id).forward and summarize_job(job_id).forward and gate_job(job_id).forward
     summarize_large_job(job_id)
     job = view(pipeline, job_id)
     assert (job.status, job.error.code, job.summary) == ("failed", "empty_summary", None)
@@ -72,7 +72,7 @@ def test_an_empty_small_summary_is_not_kept_when_the_budget_is_spent(
 ) -> None:
     configure(RECAP_SMALL_MODEL=str(mute_models[0]), RECAP_BUDGET_USD="0")
     job_id = create_job(pipeline)
-    assert ingest_job(job_id) and summarize_job(job_id)
-    assert gate_job(job_id) is False  # the escalation is refused, and the small summary is empty
+    assert ingest_job(job_id).forward and summarize_job(job_id).forward
+    assert gate_job(job_id).forward == []  # the escalation is refused, and the small summary is empty
     job = view(pipeline, job_id)
     assert (job.status, job.error.code) == ("failed", "empty_summary")

@@ -27,7 +27,7 @@ def stage(pipeline):
 
 def ingested(url: str, raw: bytes):
     job_id = create_job(url, raw=raw)
-    assert ingest_job(job_id)
+    assert ingest_job(job_id).forward
     return job_id
 
 
@@ -44,7 +44,7 @@ def test_a_batch_gives_every_job_what_it_would_get_alone(stage) -> None:
 
     outcome = summarize_jobs(batched)
     for job_id in alone:
-        assert summarize_job(job_id)
+        assert summarize_job(job_id).forward
 
     assert outcome.forward == batched and outcome.retry == []
     for b, a in zip(batched, alone, strict=True):
@@ -57,7 +57,7 @@ def test_a_batch_gives_every_job_what_it_would_get_alone(stage) -> None:
 
 def test_duplicates_and_bad_state_in_a_batch_touch_only_their_own_job(stage) -> None:
     good, finished, broken = (ingested(stage, raw) for raw in MEETINGS)
-    assert summarize_job(finished)  # already summarized: its message in the batch is a duplicate
+    assert summarize_job(finished).forward  # already summarized: its message in the batch is a duplicate
     before = rows(stage, finished)
     with session_scope(stage) as session:
         session.get(Transcript, broken).turns = None  # a job whose ingested turns went missing
@@ -84,7 +84,7 @@ def test_a_lost_database_sends_each_job_back_to_the_queue(stage, configure) -> N
 
 def test_a_redelivered_batch_reruns_only_its_unfinished_jobs(stage) -> None:
     done, interrupted = (ingested(stage, raw) for raw in MEETINGS[:2])
-    assert summarize_job(done)
+    assert summarize_job(done).forward
     assert (
         claim(interrupted, Stage.SMALL, load_document) is not None
     )  # a worker took the batch, then died mid-way

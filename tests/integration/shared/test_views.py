@@ -8,8 +8,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
-from shared.db import repository as repo
-from shared.db import views
+from shared.db import ledger, views
 from shared.db.session import get_engine, session_scope
 from shared.stages import Stage
 from tests.factories import create_job
@@ -20,7 +19,7 @@ def _jobs(url: str, count: int) -> list[uuid.UUID]:
     ids = [create_job(url, webhook_url="https://example.com/hook") for _ in range(count)]
     with session_scope(url) as session:
         for job_id in ids:
-            repo.open_attempt(session, job_id=job_id, stage=Stage.INGEST, since=None)
+            ledger.open_attempt(session, job_id=job_id, stage=Stage.INGEST, since=None)
     return ids
 
 

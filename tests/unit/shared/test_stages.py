@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-from recap.stack import worker_command
+from recap.commands import worker_command
 from shared.celery_app import app
 from shared.config import Settings
 from shared.stages import FIRST, ROUTES, STAGES, Stage, next_status

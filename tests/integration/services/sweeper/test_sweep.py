@@ -22,6 +22,7 @@ from services.sweeper.sweep import relay, sweep_once
 from shared import liveness, outbox, stalls
 from shared.celery_app import create_app
 from shared.config import get_settings
+from shared.db import outbox as db_outbox
 from shared.db import repository as repo
 from shared.db.models import Job, utcnow
 from shared.db.session import session_scope
@@ -46,7 +47,7 @@ def submitted_unsent(url: str) -> uuid.UUID:
     """A job committed with its outbox row, by a submitter that died before sending."""
     with session_scope(url) as session:
         job = repo.create_job(session, raw=MEETING, tenant="t1", source_name="meeting.txt")
-        repo.enqueue(session, job_id=job.id, task="ingest.run")
+        db_outbox.enqueue(session, job_id=job.id, task="ingest.run")
     return job.id
 
 
@@ -58,7 +59,7 @@ def age(url: str, job_id: uuid.UUID, seconds: float, **fields) -> None:
 
 def outbox_rows(url: str) -> int:
     with session_scope(url) as session:
-        return len(repo.unsent(session, older_than=utcnow() + timedelta(seconds=1), limit=100))
+        return len(db_outbox.unsent(session, older_than=utcnow() + timedelta(seconds=1), limit=100))
 
 
 def test_a_message_its_sender_never_sent_is_relayed_once(world) -> None:
@@ -69,7 +70,9 @@ def test_a_message_its_sender_never_sent_is_relayed_once(world) -> None:
     assert relay(app, get_settings()) == 1
     assert broker.llen("ingest") == 1 and outbox_rows(url) == 0
     assert relay(app, get_settings()) == 0  # sent once
-    assert ingest_job(job_id) is True and outbox_rows(url) == 1  # the stage's own move writes the next one
+    assert (
+        ingest_job(job_id).forward == [job_id] and outbox_rows(url) == 1
+    )  # the stage's own move writes the next one
 
 
 def test_a_send_that_finds_redis_down_leaves_the_row_for_the_relay(world) -> None:
@@ -91,7 +94,7 @@ def test_stalled_jobs_are_found_by_why(world) -> None:
     dead, live, lost, waiting = (submitted_unsent(url) for _ in range(4))
     with session_scope(url) as session:
         for job_id in (dead, live, lost, waiting):
-            repo.dequeue(session, job_ids=[job_id], task="ingest.run")
+            db_outbox.dequeue(session, job_ids=[job_id], task="ingest.run")
     assert claim(dead, Stage.INGEST, lambda s, j: j) is not None
     assert claim(live, Stage.INGEST, lambda s, j: j) is not None  # this process: its heartbeat runs
     deadline = time.monotonic() + 5
@@ -118,7 +121,7 @@ def test_the_sweep_resends_a_stalled_job_then_fails_it_past_the_limit(world, con
     configure(RECAP_MAX_DELIVERIES="1")
     job_id = submitted_unsent(url)
     with session_scope(url) as session:
-        repo.dequeue(session, job_ids=[job_id], task="ingest.run")  # its message was lost
+        db_outbox.dequeue(session, job_ids=[job_id], task="ingest.run")  # its message was lost
     age(url, job_id, 10)
 
     assert sweep_once(app, get_settings(), broker).resent == 1
@@ -135,14 +138,14 @@ def test_the_sweep_resends_a_stalled_job_then_fails_it_past_the_limit(world, con
 def test_a_failed_job_is_retried_from_its_stage_as_a_new_run(world) -> None:
     url, app, broker = world
     job_id = submitted_unsent(url)
-    assert ingest_job(job_id) is True
+    assert ingest_job(job_id).forward == [job_id]
     assert claim(job_id, Stage.SMALL, lambda s, j: j) is not None
     end_job(job_id, JobError("internal_error", "a bug"))  # the small stage failed it
 
     assert client.retry(app, get_settings(), code="internal_error") == [(job_id, Stage.SMALL)]
     assert broker.llen("small") == 1
     assert client.retry(app, get_settings(), job_ids=[job_id]) == []  # no longer failed: left alone
-    assert summarize_job(job_id) is True
+    assert summarize_job(job_id).forward == [job_id]
 
     runs = [
         (stage, attempt, deliveries, outcome)
@@ -155,7 +158,7 @@ def test_a_failed_job_is_retried_from_its_stage_as_a_new_run(world) -> None:
 def test_a_model_batch_past_its_time_limit_ends_its_jobs_and_the_next_batch_runs(world, configure) -> None:
     url, app, broker = world
     jobs = [submitted_unsent(url) for _ in range(2)]
-    assert all(ingest_job(j) for j in jobs)
+    assert all(ingest_job(j).forward for j in jobs)
     configure(RECAP_STAGE_TIME_LIMIT_S="0.001")  # real generation cannot finish in a millisecond
 
     assert summarize_jobs(jobs).forward == []
@@ -166,7 +169,7 @@ def test_a_model_batch_past_its_time_limit_ends_its_jobs_and_the_next_batch_runs
 
     configure(RECAP_STAGE_TIME_LIMIT_S="600")
     late = submitted_unsent(url)
-    assert ingest_job(late) and summarize_jobs([late]).forward == [late]  # the worker goes on
+    assert ingest_job(late).forward and summarize_jobs([late]).forward == [late]  # the worker goes on
 
 
 def test_each_sweep_writes_every_tenants_jobs_in_flight_for_the_api(world) -> None:
@@ -197,7 +200,7 @@ def test_a_message_a_live_worker_took_and_has_not_claimed_is_not_lost(world) -> 
     settings = get_settings()
     working, held = submitted_unsent(url), submitted_unsent(url)
     with session_scope(url) as session:
-        repo.dequeue(session, job_ids=[working, held], task="ingest.run")
+        db_outbox.dequeue(session, job_ids=[working, held], task="ingest.run")
     app.send_task("ingest.run", kwargs={"job_id": str(held)})
     age(url, held, 10)
     with app.connection_for_read() as conn:
@@ -228,7 +231,7 @@ def test_a_hung_claim_is_resent_counted_and_its_process_told_to_stop(world, conf
     configure(RECAP_STAGE_TIME_LIMIT_S="1", RECAP_STAGE_KILL_GRACE_S="1")
     job_id = submitted_unsent(url)
     with session_scope(url) as session:
-        repo.dequeue(session, job_ids=[job_id], task="ingest.run")
+        db_outbox.dequeue(session, job_ids=[job_id], task="ingest.run")
     stuck = "stuck-host:7"  # not this process: its heartbeat would obey the word
     broker.set(liveness.PREFIX + stuck, "1")  # alive, but no progress for 10 s
     age(url, job_id, 10, status="ingesting", claimed_by=stuck, claimed_at=utcnow() - timedelta(seconds=10))
