@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models demo test lint fmt up down local migrate clean eval-real tune
+.PHONY: install models demo test lint docs fmt up down local migrate clean eval-real tune
 
 install: $(STAMP)
 
@@ -65,8 +65,13 @@ tune: models
 # tests that start `recap up` one after another on one, the in-process tests on both (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: install lint
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(VENV)/site-check  # not --quiet: it hides the warnings strict counts
 	$(BIN)/recap models install smollm2-135m-instruct
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+
+# The documentation site (docs/, mkdocs.yml) into site/; strict: a broken link or anchor is an error.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: install
 	$(BIN)/ruff check .

@@ -35,7 +35,7 @@ def llamacpp_installed() -> bool:
 def resolve_kind(spec: str, chosen: str, *, base_url: str | None, device: str) -> BackendKind:
     """The engine for a tier: the one chosen, else a server when a base URL is set, else by the model spec.
 
-    A GGUF file on CPU goes to llama.cpp when it is installed (measured faster: README, Benchmarks); anything
+    A GGUF file on CPU goes to llama.cpp when it is installed (measured faster: docs/benchmarks.md); anything
     else, and GGUF on a GPU, to transformers.
     """
     if chosen != "auto":

@@ -31,7 +31,7 @@ class StageSpec:
     tier: (
         Tier | None
     )  # a model stage's tier: it micro-batches (celery-batches) in one solo process holding the model
-    reads: str  # for people: what it reads and writes (README, `recap stages`)
+    reads: str  # for people: what it reads and writes (the README's stage table, `recap stages`)
     writes: str
 
     @property

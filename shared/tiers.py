@@ -16,7 +16,7 @@ DEFAULT_GENERATION: dict[str, GenerationOptions] = {
 
 
 # Per-model prompt styles (RECAP_PROMPTS overrides the table). SmolLM2 given the plain instructions first goes on
-# with the transcript; "topics" (instruction last) scored ROUGE-L 0.147 against 0.103 on dev (README).
+# with the transcript; "topics" (instruction last) scored ROUGE-L 0.147 against 0.103 on dev (docs/evaluation.md).
 DEFAULT_PROMPTS: dict[str, str] = {"bundled:smollm2-135m-instruct": "topics"}
 
 

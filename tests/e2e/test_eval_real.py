@@ -1,4 +1,4 @@
-"""`recap eval` as the README runs it, on the openings of two real QMSum meetings with the real small model in
+"""`recap eval` as docs/evaluation.md runs it, on the openings of two real QMSum meetings with the real small model in
 both tiers (the 1.1 GB large model belongs to the benchmark run; whole meetings take minutes on a CPU): real
 summaries, real ROUGE, a second human reference, and a rerun that makes no model call."""
 

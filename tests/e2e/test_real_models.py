@@ -55,7 +55,7 @@ def test_the_real_small_model_summarizes_unseen_meetings_through_the_stack(
     jobs = submit_meetings(stack, tmp_path, meetings)
     assert [(j["status"], j["tier"]) for j in jobs] == [("done", "small")] * 3, jobs
     # The tuned model writes what it was trained on: one or two sentences, as the human answers and AMI's
-    # abstract sentences are (README, "Fine-tuning the small tier"). A sentence of English, not a fragment.
+    # abstract sentences are (docs/models.md, "Fine-tuning the small tier"). A sentence of English, not a fragment.
     for job in jobs:
         words = re.findall(r"[a-z]+", job["summary"].lower())
         assert len(words) >= 6 and len(COMMON & set(words)) >= 2, [j["summary"] for j in jobs]

@@ -14,7 +14,7 @@ LIMITS = {"max_bytes": 5_000_000, "max_turns": 50_000}
 
 
 def expected_turns(meeting: dict) -> list[tuple[str, str]]:
-    """The QMSum turns as the formats README describes: tags removed, empty turns dropped, same speaker joined."""
+    """The QMSum turns as docs/transcripts.md describes: tags removed, empty turns dropped, same speaker joined."""
     out: list[tuple[str, str]] = []
     for turn in meeting["turns"]:
         text = " ".join(re.sub(r"\{[a-z]+\}", " ", turn["text"]).split())

@@ -1,4 +1,4 @@
-"""The README's webhook receiver, run as written (secret and port filled in): it accepts what the notify worker
+"""The HTTP API page's (docs/api.md) webhook receiver, run as written (secret and port filled in): it accepts what the notify worker
 signs (Standard Webhooks) and refuses a wrong secret, a changed body and a stale timestamp."""
 
 from __future__ import annotations
@@ -16,18 +16,18 @@ from tests.e2e.conftest import free_port
 SECRET = "whsec_" + "ab" * 32
 
 
-def readme_receiver() -> str:
-    readme = (REPO / "README.md").read_text()
-    after = readme.split("that verifies the signature and refuses timestamps over 5 minutes old:", 1)[1]
+def page_receiver() -> str:
+    page = (REPO / "docs" / "api.md").read_text()
+    after = page.split("that verifies the signature and refuses timestamps over 5 minutes old:", 1)[1]
     code = after.split("```python\n", 1)[1].split("```", 1)[0]
     assert len([line for line in code.splitlines() if line.strip()]) <= 14  # a dozen lines and the library
     return code
 
 
-def test_the_readme_receiver_verifies_signatures_and_refuses_stale_ones(tmp_path) -> None:
+def test_the_page_receiver_verifies_signatures_and_refuses_stale_ones(tmp_path) -> None:
     port = free_port()
     code = (
-        readme_receiver().replace('"whsec_..."', repr(SECRET)).replace('("", 8000)', f'("127.0.0.1", {port})')
+        page_receiver().replace('"whsec_..."', repr(SECRET)).replace('("", 8000)', f'("127.0.0.1", {port})')
     )
     script = tmp_path / "receiver.py"
     script.write_text(code)
@@ -45,7 +45,7 @@ def test_the_readme_receiver_verifies_signatures_and_refuses_stale_ones(tmp_path
                 assert post(standard_headers(SECRET, "msg_j1", body)) == 204
                 break
             except httpx.ConnectError:
-                assert time.monotonic() < deadline, "the README's receiver did not start"
+                assert time.monotonic() < deadline, "the page's receiver did not start"
                 time.sleep(0.1)
         assert post(standard_headers("whsec_" + "cd" * 32, "msg_j1", body)) == 401  # another secret
         assert post(standard_headers(SECRET, "msg_j1", body), body + b" ") == 401  # a changed body
