@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models demo test lint docs fmt up down local migrate clean eval-real tune
+.PHONY: install models demo test lint docs fmt up down local migrate clean eval-real eval-tune tune
 
 install: $(STAMP)
 
@@ -60,6 +60,31 @@ tune: models
 	$(BIN)/recap tune data
 	$(BIN)/recap tune --name $(TUNE_NAME) --base bundled:smollm2-135m-instruct --max-tokens 768 \
 	  --max-steps $(TUNE_STEPS) $(TUNE_ARGS)
+
+# The tuned small tier against its base and the large model (docs/evaluation.md, "The small tier, tuned"): both
+# small models through `recap eval` with one call cache (so both pair the same Qwen summaries), the tuned run again
+# at hosted token prices (its calls replayed), then `recap tune report`. Defaults: the segment set, every other
+# item. The 30 QMSum dev meetings whole (hours on 2 cores; an interrupted run resumes from the cache):
+#   make eval-tune TUNE_EVAL_NAME=tune_dev TUNE_EVAL_DATA=$(TEAM_DATA)/qmsum/dev.jsonl TUNE_EVAL_ARGS=
+TUNE_EVAL_NAME ?= tune_segments
+TUNE_EVAL_DATA ?= var/tune/segments_val.jsonl
+TUNE_EVAL_ARGS ?= --half first
+TUNE_EVAL_ENV := RECAP_LARGE_MODEL=bundled:qwen2.5-coder-1.5b-instruct RECAP_DEFAULT_SUMMARY_LENGTH=short \
+  RECAP_GATE_SCORE=mean_margin
+HOSTED_PRICES := {"tuned:smollm2-meetings": {"input_per_mtok": "0.02", "output_per_mtok": "0.02"}, \
+  "bundled:qwen2.5-coder-1.5b-instruct": {"input_per_mtok": "0.10", "output_per_mtok": "0.10"}}
+TUNE_EVAL := $(BIN)/recap eval --data $(TUNE_EVAL_DATA) $(TUNE_EVAL_ARGS)
+eval-tune: models
+	$(BIN)/recap tune segments
+	$(TUNE_EVAL_ENV) RECAP_SMALL_MODEL=bundled:smollm2-135m-instruct $(TUNE_EVAL) --out bench/results \
+	  --name $(TUNE_EVAL_NAME)_base
+	$(TUNE_EVAL_ENV) RECAP_SMALL_MODEL=tuned:smollm2-meetings $(TUNE_EVAL) --out bench/results \
+	  --name $(TUNE_EVAL_NAME)_tuned
+	$(TUNE_EVAL_ENV) RECAP_SMALL_MODEL=tuned:smollm2-meetings RECAP_PRICES='$(HOSTED_PRICES)' $(TUNE_EVAL) \
+	  --out var/tune-eval --name $(TUNE_EVAL_NAME)_tuned_hosted
+	$(BIN)/recap tune report --base bench/results/$(TUNE_EVAL_NAME)_base.json \
+	  --tuned bench/results/$(TUNE_EVAL_NAME)_tuned.json --hosted var/tune-eval/$(TUNE_EVAL_NAME)_tuned_hosted.json \
+	  --out bench/results/$(TUNE_EVAL_NAME).json
 
 # The suite runs the real small model; the large one (1.1 GB) belongs to the benchmarks. Two xdist workers: the
 # tests that start `recap up` one after another on one, the in-process tests on both (tests/conftest.py).

