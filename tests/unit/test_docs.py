@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -15,15 +16,28 @@ from typer.testing import CliRunner, Result
 from recap.cli import app
 from shared.config import REPO
 
-FENCE = re.compile(r"```(?:bash|sh)?\n(.*?)```", re.S)
 PLACEHOLDERS = {"JOB_ID": "00000000-0000-0000-0000-000000000000", "N": "3", "USD": "0.01", "DIR": "dir"}
+
+
+def shell_blocks(text: str) -> Iterator[str]:
+    """The text of each ```bash (or unlabelled) fenced block, fences paired in order."""
+    block: list[str] | None = None
+    for line in text.splitlines():
+        if block is None and line.startswith("```"):
+            block = [] if line.strip() in ("```", "```bash", "```sh") else ["<not shell>"]
+        elif block is not None and line.strip() == "```":
+            if block[:1] != ["<not shell>"]:
+                yield "\n".join(block)
+            block = None
+        elif block is not None:
+            block.append(line)
 
 
 def shown_commands() -> Iterator[tuple[str, str]]:
     """(page, command line) for each `recap` command in a shell block, continuation lines joined, comments and
     environment assignments dropped."""
     for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
-        for block in FENCE.findall(page.read_text()):
+        for block in shell_blocks(page.read_text()):
             for line in block.replace("\\\n", " ").splitlines():
                 line = re.sub(r"\s+#.*$", "", line).strip().removesuffix("&").strip()
                 line = re.sub(r"^(\w+=\S+\s+)+", "", line).removeprefix(".venv/bin/")
@@ -73,6 +87,25 @@ def test_every_command_the_docs_show_exists_with_its_options(page: str, line: st
     for args in variants(tokens_of(line)):
         result = parse(args)
         assert result.exit_code == 0, f"{page}: `recap {' '.join(args)}`: {result.output}"
+
+
+def shown_make_targets() -> set[str]:
+    return {
+        line.split()[1]
+        for page in [REPO / "README.md", *(REPO / "docs").glob("*.md")]
+        for block in shell_blocks(page.read_text())
+        for line in block.splitlines()
+        if line.startswith("make ")
+    }
+
+
+def test_every_make_target_the_docs_show_exists() -> None:
+    targets = shown_make_targets()
+    assert {"demo", "test", "docs", "eval-tune"} <= targets
+    dry = subprocess.run(
+        ["make", "-n", *sorted(targets)], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert dry.returncode == 0, dry.stderr
 
 
 def test_a_command_or_option_that_does_not_exist_is_caught() -> None:
