@@ -5,7 +5,7 @@ again when the hole closes."""
 from __future__ import annotations
 
 import contextlib
-import select
+import selectors
 import socket
 import threading
 from collections.abc import Iterator
@@ -59,13 +59,19 @@ class Blackhole:
             return
         self.sockets.add(upstream)
         peers = {client: upstream, upstream: client}
+        # A selector, not select.select: select() refuses descriptors past 1023, and a test process that has run
+        # the e2e suite first holds that many, so every connection made after a restart died at once (CI).
+        selector = selectors.DefaultSelector()
         try:
+            for sock in peers:
+                selector.register(sock, selectors.EVENT_READ)
             while not self.closed.is_set():
                 self.open.wait()
-                readable, _, _ = select.select(list(peers), [], [], 0.2)
-                for sock in readable:
+                for key, _ in selector.select(timeout=0.2):
                     if not self.open.is_set():
                         break  # the hole opened while we waited: the bytes stay in the kernel's buffers
+                    sock = key.fileobj
+                    assert isinstance(sock, socket.socket)
                     data = sock.recv(65536)
                     if not data:
                         return
@@ -73,6 +79,7 @@ class Blackhole:
         except OSError:
             return
         finally:
+            selector.close()
             for sock in peers:
                 self.sockets.discard(sock)
                 with contextlib.suppress(OSError):

@@ -1,6 +1,7 @@
 """Faults injected into a running stack (`recap up` on a Redis and a PostgreSQL this suite owns, each reached
 through a proxy the suite can black-hole): after each, with nothing but the stack's own machinery, every job ends
-done (or degraded where the budget says so) within RECOVERY_S of the fault's end, and tests/faults/audit.py's
+done (or degraded where the budget says so) within RECOVERY_LIMIT_S of the fault's end (the target, RECOVERY_S, is
+reported), and tests/faults/audit.py's
 guarantees hold. The scenarios run in this order, the CI's."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The evaluation's call cache around a real (tiny, random-weight) model: a second run makes no model call and
 gives back exactly what the first got, a change of model, prompt or settings is a miss, a torn file is a miss."""
 
+import json
 from dataclasses import asdict
 
 import pytest
@@ -96,12 +97,14 @@ def test_a_long_meeting_resumes_from_the_calls_it_finished(small, tmp_path, dev_
     # Cut off: the final merge's file is lost; the rerun asks the model for that one call only.
     newest = max(tmp_path.rglob("*.json"), key=lambda p: p.stat().st_mtime_ns)
     newest.unlink()
+    kept = sum(json.loads(p.read_text())["seconds"] for p in tmp_path.rglob("*.json"))
     again, model = cached(small, tmp_path)
     [redone] = Summarizer(again, settings.tier("small")).summarize(
         [(turns, SummaryLength.MEDIUM)], scores=True
     )
     assert model.prompts == 1 and redone.text == done.text
-    assert redone.seconds == pytest.approx(done.seconds, rel=0.5)  # the replayed calls keep their seconds
+    # The replayed calls cost what they cost when made (the one new call adds its own, however long it took).
+    assert kept > 0 and redone.seconds >= kept
 
 
 def test_identity_names_the_weights_and_the_decoding_settings(test_models, configure) -> None:
