@@ -51,13 +51,11 @@ def run_batch(spec: BatchStage[In, Out], job_ids: Sequence[uuid.UUID]) -> StageO
     claimed: list[Claimed[In]] = []
     for job_id in dict.fromkeys(job_ids):  # the same job twice in one batch is one job
         try:
-            with job_errors(job_id) as ending:
+            with job_errors(job_id, outcome):
                 if (one := claim(job_id, spec.stage, spec.load)) is not None:
                     claimed.append(one)
         except OperationalError:
             outcome.retry.append(job_id)
-        if ending.announce:
-            outcome.announce.append(job_id)
     if claimed:
         _work(spec, claimed, outcome)
     return outcome
@@ -99,10 +97,8 @@ def _work(spec: BatchStage[In, Out], claimed: list[Claimed[In]], outcome: StageO
         return
     except Exception:  # one poison job can sink a batch: find it by running each alone
         if len(claimed) == 1:
-            with job_errors(claimed[0].job_id) as ending:
+            with job_errors(claimed[0].job_id, outcome):
                 raise
-            if ending.announce:
-                outcome.announce.append(claimed[0].job_id)
             return
         log.exception("batch of %d failed; retrying its jobs one at a time", len(claimed))
         for one in claimed:
@@ -115,7 +111,7 @@ def _work(spec: BatchStage[In, Out], claimed: list[Claimed[In]], outcome: StageO
 def _save(spec: BatchStage[In, Out], claimed: Claimed[In], result: Out, outcome: StageOutcome) -> None:
     """One job's result in its own transaction: a slice parked, or the whole result saved by the stage."""
     try:
-        with job_errors(claimed.job_id) as ending, session_scope() as session:
+        with job_errors(claimed.job_id, outcome), session_scope() as session:
             if (spent := spec.sliced(result)) is not None:
                 park(session, claimed, spent)
                 outcome.again.append(claimed.job_id)
@@ -124,6 +120,3 @@ def _save(spec: BatchStage[In, Out], claimed: Claimed[In], result: Out, outcome:
                 outcome.add(claimed.job_id, spec.save(session, claimed, result))
     except OperationalError:
         outcome.retry.append(claimed.job_id)
-        return
-    if ending.announce:
-        outcome.announce.append(claimed.job_id)

@@ -219,29 +219,27 @@ def end_job(job_id: uuid.UUID, error: JobError) -> bool:
     return due
 
 
-@dataclass
-class Ending:
-    """What `job_errors` did: whether it ended the job with a webhook due."""
-
-    announce: bool = False
-
-
 @contextmanager
-def job_errors(job_id: uuid.UUID) -> Iterator[Ending]:
-    """Turns any error inside a stage into an ended job with a code, except a lost database (retried).
+def job_errors(job_id: uuid.UUID, outcome: StageOutcome) -> Iterator[None]:
+    """Turns any error inside a stage into an ended job with a code, except a lost database (retried); a job it
+    ends with a webhook due goes into `outcome.announce`.
 
     Every log line written inside carries the job's id.
     """
-    ending = Ending()
     with job_context(job_id):
         try:
-            yield ending
+            yield
         except JobError as error:
-            ending.announce = end_job(job_id, error)
+            _ended(outcome, job_id, error)
         except SoftTimeLimitExceeded:  # Celery's limit on a prefork stage (ingest, gate)
-            ending.announce = end_job(job_id, stage_timeout(get_settings().stage_time_limit_s))
+            _ended(outcome, job_id, stage_timeout(get_settings().stage_time_limit_s))
         except OperationalError:
             raise  # the database went away: the task retries, the job keeps its state
         except Exception as exc:  # a bug must not leave the job stuck mid-pipeline
             log.exception("stage crashed")
-            ending.announce = end_job(job_id, JobError("internal_error", f"{type(exc).__name__}: {exc}"))
+            _ended(outcome, job_id, JobError("internal_error", f"{type(exc).__name__}: {exc}"))
+
+
+def _ended(outcome: StageOutcome, job_id: uuid.UUID, error: JobError) -> None:
+    if end_job(job_id, error):
+        outcome.announce.append(job_id)

@@ -123,11 +123,9 @@ def _record(session: Session, job_id: uuid.UUID, outcome: Outcome, scores: dict[
 def gate_job(job_id: uuid.UUID) -> StageOutcome:
     """Decides a job: on to the large-model stage, or ended with the small summary."""
     outcome = StageOutcome()
-    with job_errors(job_id) as ending:
+    with job_errors(job_id, outcome):
         if (small := claim(job_id, Stage.GATE, _load)) is not None:
             outcome.add(job_id, _gate(small))
-    if ending.announce:
-        outcome.announce.append(job_id)
     return outcome
 
 

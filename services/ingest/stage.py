@@ -24,7 +24,7 @@ def _raw(session: Session, job: repo.JobRow) -> tuple[bytes, str | None]:
 def ingest_job(job_id: uuid.UUID) -> StageOutcome:
     """Runs ingestion for a job: on to the small-model stage, or ended with the transcript's error."""
     outcome = StageOutcome()
-    with job_errors(job_id) as ending:
+    with job_errors(job_id, outcome):
         claimed = claim(job_id, Stage.INGEST, _raw)
         if claimed is None:
             return outcome
@@ -36,6 +36,4 @@ def ingest_job(job_id: uuid.UUID) -> StageOutcome:
         with session_scope() as session:
             repo.save_turns(session, job_id=job_id, turns=turns)
             outcome.add(job_id, advance(session, claimed, usage, source_format=parsed.format))
-    if ending.announce:
-        outcome.announce.append(job_id)
     return outcome
